@@ -1,0 +1,52 @@
+# The two commands: `make run` and `make test`. Each installs only what is missing.
+SHELL := /bin/bash
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMPS := .sitmap/stamps
+APT_RUN := postgresql-15-postgis-3 postgresql-15-pgrouting postgresql-client-15 gdal-bin
+APT_TEST := $(APT_RUN) chromium fonts-noto-core
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: run test deps-run deps-test lint bench
+
+run: deps-run
+	$(BIN)/sitmap db start
+	$(BIN)/sitmap db migrate
+	$(BIN)/sitmap demo load --if-empty
+	$(BIN)/sitmap serve
+
+test: deps-test
+	$(BIN)/ruff check .
+	$(BIN)/pytest
+
+lint: $(STAMPS)/venv
+	$(BIN)/ruff check .
+
+bench: deps-run
+	$(BIN)/python -m bench.tiles
+
+# Installs the Debian packages in $(1) that are not installed yet (apt-get update only when needed).
+define apt_ensure
+	@missing=""; for p in $(1); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
+	fi
+endef
+
+deps-run:
+	$(call apt_ensure,$(APT_RUN))
+	@$(MAKE) --no-print-directory $(STAMPS)/venv
+
+deps-test:
+	$(call apt_ensure,$(APT_TEST))
+	@$(MAKE) --no-print-directory $(STAMPS)/venv
+
+$(STAMPS)/venv: pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q -U pip
+	$(BIN)/pip install -q -e '.[dev]'
+	@mkdir -p $(STAMPS) && touch $@

@@ -1,0 +1,148 @@
+"""The ``sitmap`` command line. Each sub-command is a thin shell over ``data/``, ``geo/`` or ``api/``."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from data.cluster import Cluster, ClusterError
+from data.settings import get_settings
+
+app = typer.Typer(help="sitmap: situational-awareness map server for provincial and commune police.",
+                  no_args_is_help=True, pretty_exceptions_enable=False)
+db_app = typer.Typer(help="The database: the embedded PostGIS cluster, or DATABASE_URL.", no_args_is_help=True)
+demo_app = typer.Typer(help="The Điện Biên demo dataset.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(demo_app, name="demo")
+
+
+def _fail(message: str, code: int = 1) -> None:
+    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(code)
+
+
+def _cluster() -> Cluster:
+    return Cluster.from_settings()
+
+
+def _url() -> str:
+    from data.db import database_url
+
+    return database_url()
+
+
+def _external() -> bool:
+    return bool(get_settings().database_url)
+
+
+@db_app.command("start", help="Start the embedded cluster (initialising it on first use); idempotent.")
+def db_start() -> None:
+    if _external():
+        typer.echo("DATABASE_URL is set: using the external server, nothing to start")
+        return
+    try:
+        started = _cluster().start()
+    except ClusterError as exc:
+        _fail(str(exc))
+    typer.echo(("started" if started else "already running") + f": {_cluster().url()}")
+
+
+@db_app.command("stop", help="Stop the embedded cluster.")
+def db_stop() -> None:
+    stopped = _cluster().stop()
+    typer.echo("stopped" if stopped else "not running")
+
+
+@db_app.command("status", help="Is the embedded cluster running, and where are its files.")
+def db_status() -> None:
+    status = _cluster().status()
+    typer.echo(json.dumps(status, indent=2))
+    raise typer.Exit(0 if status["running"] or _external() else 3)
+
+
+@db_app.command("url", help="Print the connection URL of the sitmap database.")
+def db_url() -> None:
+    typer.echo(_url())
+
+
+@db_app.command("psql", help="Open psql on the sitmap database (extra arguments go to psql).",
+                context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def db_psql(ctx: typer.Context) -> None:
+    psql = shutil.which("psql")
+    if not psql:
+        _fail("psql not found: apt-get install postgresql-client-15")
+    os.execv(psql, [psql, _url(), *ctx.args])
+
+
+@db_app.command("migrate", help="Create the database if needed and apply all schema migrations.")
+def db_migrate() -> None:
+    from data.migrate import migrate
+
+    try:
+        migrate(_url())
+    except ClusterError as exc:
+        _fail(str(exc))
+    typer.echo("schema is up to date")
+
+
+@demo_app.command("load", help="Generate and load the Điện Biên demo dataset (deterministic per seed and end).")
+def demo_load(
+    seed: Annotated[int, typer.Option(help="Random seed of the generated parts.")] = 2025,
+    until: Annotated[str | None, typer.Option(help="End of the two years of incidents (ISO date/time, "
+                                                   "Asia/Ho_Chi_Minh); default: now.")] = None,
+    if_empty: Annotated[bool, typer.Option("--if-empty", help="Do nothing when units are loaded.")] = False,
+) -> None:
+    from data.demo.loader import is_loaded, load_demo
+
+    url = _url()
+    if if_empty and is_loaded(url):
+        typer.echo("demo data already loaded: nothing to do")
+        return
+    end = datetime.fromisoformat(until) if until else None
+    report = load_demo(url, seed=seed, until=end, progress=True)
+    typer.echo(report.summary())
+
+
+@app.command("import", help="Import KIND (communes, villages, roads, stations, patrol-points) from FILE "
+                            "(GeoJSON, Shapefile, GeoPackage, or CSV with lon/lat). All or nothing.")
+def import_file(
+    kind: Annotated[str, typer.Argument(help="communes | villages | roads | stations | patrol-points")],
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
+    era: Annotated[str, typer.Option(help="Administrative era of imported communes.")] = "2025",
+) -> None:
+    from data.importers import ImportRejected, run_import
+
+    try:
+        report = run_import(_url(), kind, file, era=era, progress=True)
+    except ImportRejected as exc:
+        typer.secho(exc.report(), fg=typer.colors.RED, err=True)
+        raise typer.Exit(2) from exc
+    typer.echo(report.summary())
+
+
+@app.command("serve", help="Serve the API and the map on SITMAP_HOST:SITMAP_PORT.")
+def serve(
+    host: Annotated[str | None, typer.Option()] = None,
+    port: Annotated[int | None, typer.Option()] = None,
+    workers: Annotated[int | None, typer.Option()] = None,
+) -> None:
+    import uvicorn
+
+    s = get_settings()
+    uvicorn.run("api.app:create_app", factory=True, host=host or s.host, port=port or s.port,
+                workers=workers or s.workers, log_level="info", proxy_headers=False)
+
+
+def main() -> None:  # pragma: no cover - console entry for `python -m api.cli`
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,457 @@
+"""SQLAlchemy 2 + GeoAlchemy2 models of the data model (DESIGN §4).
+
+Geometries are EPSG:4326 (typmod-enforced SRID) and must be valid; distances and areas are computed in
+metres with geography or EPSG:3405. Reported statistics are stored as reported: nullable, non-negative,
+never constrained to add up.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from typing import Any
+
+from geoalchemy2 import Geometry
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from data import vocab
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+def one_of(column: str, terms: tuple[vocab.Term, ...], name: str | None = None) -> CheckConstraint:
+    values = ", ".join(f"'{c}'" for c in vocab.codes(terms))
+    return CheckConstraint(f"{column} IN ({values})", name=name or f"{column}_valid")
+
+
+def valid_geom(column: str = "geom") -> CheckConstraint:
+    return CheckConstraint(f"ST_IsValid({column})", name=f"{column}_is_valid")
+
+
+def non_negative(*columns: str) -> list[CheckConstraint]:
+    return [CheckConstraint(f"{c} IS NULL OR {c} >= 0", name=f"{c}_non_negative") for c in columns]
+
+
+def geom(kind: str, nullable: bool = False) -> Mapped[Any]:
+    # spatial_index=True makes GeoAlchemy2 create the GiST index with the table.
+    return mapped_column(Geometry(kind, srid=4326, spatial_index=True), nullable=nullable)
+
+
+GENERATED = {"server_default": text("false"), "nullable": False}
+
+
+class AdminEra(Base):
+    __tablename__ = "admin_era"
+    code: Mapped[str] = mapped_column(String(16), primary_key=True)
+    name: Mapped[str] = mapped_column(Text)
+    valid_from: Mapped[date | None] = mapped_column(Date)
+    valid_to: Mapped[date | None] = mapped_column(Date)
+
+
+class AdminUnit(Base):
+    __tablename__ = "admin_unit"
+    __table_args__ = (
+        UniqueConstraint("era", "code", name="era_code"),
+        one_of("kind", vocab.UNIT_KINDS),
+        valid_geom(),
+        *non_negative("population", "households", "area_km2", "stated_area_km2"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    era: Mapped[str] = mapped_column(ForeignKey("admin_era.code"), index=True)
+    code: Mapped[str] = mapped_column(String(16))
+    name: Mapped[str] = mapped_column(Text)
+    name_ascii: Mapped[str] = mapped_column(Text, index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("admin_unit.id"), index=True)
+    population: Mapped[int | None] = mapped_column(Integer)
+    population_note: Mapped[str | None] = mapped_column(Text)
+    households: Mapped[int | None] = mapped_column(Integer)
+    area_km2: Mapped[float | None] = mapped_column(Float)
+    stated_area_km2: Mapped[float | None] = mapped_column(Float)
+    admin_centre: Mapped[str | None] = mapped_column(Text)
+    border_countries: Mapped[list[str] | None] = mapped_column(ARRAY(Text))
+    valid_from: Mapped[date | None] = mapped_column(Date)
+    valid_to: Mapped[date | None] = mapped_column(Date)
+    source: Mapped[str | None] = mapped_column(Text)
+    is_generated: Mapped[bool] = mapped_column(Boolean, **GENERATED)
+    geom: Mapped[Any] = geom("MULTIPOLYGON")
+
+
+class AdminLineage(Base):
+    """Which earlier unit went (wholly or in part) into which 2025 unit."""
+
+    __tablename__ = "admin_lineage"
+    __table_args__ = (CheckConstraint("area_share IS NULL OR (area_share > 0 AND area_share <= 1)",
+                                      name="area_share_range"),)
+    old_unit_id: Mapped[int] = mapped_column(ForeignKey("admin_unit.id", ondelete="CASCADE"), primary_key=True)
+    new_unit_id: Mapped[int] = mapped_column(ForeignKey("admin_unit.id", ondelete="CASCADE"), primary_key=True,
+                                             index=True)
+    area_share: Mapped[float | None] = mapped_column(Float)
+    old_name_resolution: Mapped[str | None] = mapped_column(Text)
+    is_partly_merged: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+
+
+class Settlement(Base):
+    __tablename__ = "settlement"
+    __table_args__ = (one_of("kind", vocab.SETTLEMENT_KINDS), *non_negative("population"))
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(Text)
+    name_ascii: Mapped[str] = mapped_column(Text, index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    population: Mapped[int | None] = mapped_column(Integer)
+    unit_id: Mapped[int | None] = mapped_column(ForeignKey("admin_unit.id"), index=True)
+    pre2025_unit_id: Mapped[int | None] = mapped_column(ForeignKey("admin_unit.id"), index=True)
+    geonameid: Mapped[int | None] = mapped_column(Integer, unique=True)
+    source: Mapped[str | None] = mapped_column(Text)
+    is_generated: Mapped[bool] = mapped_column(Boolean, **GENERATED)
+    geom: Mapped[Any] = geom("POINT")
+
+
+class RoadEdge(Base):
+    """An edge of the routing graph (pgRouting: id, source, target, cost, reverse_cost in seconds)."""
+
+    __tablename__ = "road_edge"
+    __table_args__ = (
+        one_of("road_class", vocab.ROAD_CLASSES),
+        valid_geom(),
+        CheckConstraint("length_m >= 0", name="length_non_negative"),
+        CheckConstraint("cost_s >= 0 OR cost_s = -1", name="cost_valid"),
+        CheckConstraint("reverse_cost_s >= 0 OR reverse_cost_s = -1", name="reverse_cost_valid"),
+    )
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    source: Mapped[int] = mapped_column(BigInteger, index=True)
+    target: Mapped[int] = mapped_column(BigInteger, index=True)
+    ref: Mapped[str | None] = mapped_column(Text)
+    name: Mapped[str | None] = mapped_column(Text)
+    road_class: Mapped[str] = mapped_column(String(16))
+    length_m: Mapped[float] = mapped_column(Float)
+    speed_kmh: Mapped[float | None] = mapped_column(Float)
+    slope_factor: Mapped[float] = mapped_column(Float, server_default=text("1"))
+    cost_s: Mapped[float] = mapped_column(Float)
+    reverse_cost_s: Mapped[float] = mapped_column(Float)
+    is_generated: Mapped[bool] = mapped_column(Boolean, **GENERATED)
+    geom: Mapped[Any] = geom("LINESTRING")
+
+
+class BorderCrossing(Base):
+    __tablename__ = "border_crossing"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(Text)
+    country: Mapped[str] = mapped_column(Text)
+    kind: Mapped[str] = mapped_column(Text)
+    unit_id: Mapped[int | None] = mapped_column(ForeignKey("admin_unit.id"), index=True)
+    is_generated: Mapped[bool] = mapped_column(Boolean, **GENERATED)
+    geom: Mapped[Any] = geom("POINT")
+
+
+class Station(Base):
+    __tablename__ = "station"
+    __table_args__ = (
+        one_of("kind", vocab.STATION_KINDS),
+        one_of("hq_status", vocab.HQ_STATUSES),
+        *non_negative("officers"),
+        CheckConstraint("valid_to IS NULL OR valid_from IS NULL OR valid_to >= valid_from", name="validity"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    name: Mapped[str] = mapped_column(Text)
+    kind: Mapped[str] = mapped_column(String(24))
+    unit_id: Mapped[int | None] = mapped_column(ForeignKey("admin_unit.id"), index=True)
+    hq_status: Mapped[str] = mapped_column(String(24))
+    officers: Mapped[int | None] = mapped_column(Integer)
+    services: Mapped[list[str] | None] = mapped_column(ARRAY(Text))
+    contact: Mapped[str | None] = mapped_column(Text)
+    valid_from: Mapped[date | None] = mapped_column(Date)
+    valid_to: Mapped[date | None] = mapped_column(Date)
+    version: Mapped[int] = mapped_column(Integer, server_default=text("1"))
+    is_generated: Mapped[bool] = mapped_column(Boolean, **GENERATED)
+    geom: Mapped[Any] = geom("POINT")
+
+
+class StationStatusHistory(Base):
+    __tablename__ = "station_status_history"
+    __table_args__ = (one_of("hq_status", vocab.HQ_STATUSES),)
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    station_id: Mapped[int] = mapped_column(ForeignKey("station.id", ondelete="CASCADE"), index=True)
+    hq_status: Mapped[str] = mapped_column(String(24))
+    changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    changed_by: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"), index=True)
+    note: Mapped[str | None] = mapped_column(Text)
+    is_generated: Mapped[bool] = mapped_column(Boolean, **GENERATED)
+
+
+class SecurityTeam(Base):
+    """A grassroots security and order protection team (tổ bảo vệ ANTT ở cơ sở)."""
+
+    __tablename__ = "security_team"
+    __table_args__ = (*non_negative("members"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(Text)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("admin_unit.id"), index=True)
+    settlement_id: Mapped[int | None] = mapped_column(ForeignKey("settlement.id"), index=True)
+    members: Mapped[int] = mapped_column(Integer)
+    is_generated: Mapped[bool] = mapped_column(Boolean, **GENERATED)
+    geom: Mapped[Any] = geom("POINT", nullable=True)
+
+
+class PatrolPoint(Base):
+    __tablename__ = "patrol_point"
+    __table_args__ = (
+        one_of("kind", vocab.PATROL_POINT_KINDS),
+        CheckConstraint("visit_interval_hours > 0", name="interval_positive"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(Text)
+    kind: Mapped[str] = mapped_column(String(24))
+    unit_id: Mapped[int] = mapped_column(ForeignKey("admin_unit.id"), index=True)
+    station_id: Mapped[int | None] = mapped_column(ForeignKey("station.id"), index=True)
+    team_id: Mapped[int | None] = mapped_column(ForeignKey("security_team.id"), index=True)
+    model_name: Mapped[str | None] = mapped_column(Text)
+    visit_interval_hours: Mapped[int] = mapped_column(Integer)
+    is_generated: Mapped[bool] = mapped_column(Boolean, **GENERATED)
+    geom: Mapped[Any] = geom("POINT")
+
+
+class PatrolVisit(Base):
+    __tablename__ = "patrol_visit"
+    __table_args__ = (*non_negative("accuracy_m", "distance_m"),)
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    client_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True), unique=True)
+    patrol_point_id: Mapped[int] = mapped_column(ForeignKey("patrol_point.id", ondelete="CASCADE"), index=True)
+    visited_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"), index=True)
+    accuracy_m: Mapped[float | None] = mapped_column(Float)
+    distance_m: Mapped[float | None] = mapped_column(Float)
+    accepted: Mapped[bool] = mapped_column(Boolean)
+    note: Mapped[str | None] = mapped_column(Text)
+    is_generated: Mapped[bool] = mapped_column(Boolean, **GENERATED)
+    geom: Mapped[Any] = geom("POINT", nullable=True)
+
+
+class Incident(Base):
+    __tablename__ = "incident"
+    __table_args__ = (
+        one_of("category", vocab.INCIDENT_CATEGORIES),
+        one_of("severity", vocab.INCIDENT_SEVERITIES),
+        one_of("source", vocab.INCIDENT_SOURCES),
+        one_of("status", vocab.INCIDENT_STATUSES),
+        *non_negative("accuracy_m"),
+        CheckConstraint("version >= 1", name="version_positive"),
+        Index("ix_incident_unit_occurred", "unit_id", "occurred_at"),
+    )
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    category: Mapped[str] = mapped_column(String(32), index=True)
+    severity: Mapped[str] = mapped_column(String(32))
+    occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    reported_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    accuracy_m: Mapped[float | None] = mapped_column(Float)
+    unit_id: Mapped[int | None] = mapped_column(ForeignKey("admin_unit.id"), index=True)
+    source: Mapped[str] = mapped_column(String(16), server_default=text("'officer'"))
+    status: Mapped[str] = mapped_column(String(16), server_default=text("'new'"))
+    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"), index=True)
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"), index=True)
+    description: Mapped[str | None] = mapped_column(Text)
+    reporter_name: Mapped[str | None] = mapped_column(Text)
+    # Hash of the client's original body: the same UUID with another body is a conflict, not a retry.
+    body_hash: Mapped[str | None] = mapped_column(String(64))
+    version: Mapped[int] = mapped_column(Integer, server_default=text("1"))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    is_generated: Mapped[bool] = mapped_column(Boolean, **GENERATED)
+    geom: Mapped[Any] = geom("POINT")
+
+
+class IncidentHistory(Base):
+    __tablename__ = "incident_history"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    incident_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("incident.id", ondelete="CASCADE"), index=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(), index=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    from_status: Mapped[str | None] = mapped_column(String(16))
+    to_status: Mapped[str | None] = mapped_column(String(16))
+    changes: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
+
+
+class Designation(Base):
+    __tablename__ = "designation"
+    __table_args__ = (
+        one_of("kind", vocab.DESIGNATION_KINDS),
+        one_of("status", vocab.DESIGNATION_STATUSES),
+        valid_geom(),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(24), index=True)
+    unit_id: Mapped[int | None] = mapped_column(ForeignKey("admin_unit.id"), index=True)
+    status: Mapped[str] = mapped_column(String(16), server_default=text("'proposed'"))
+    basis: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
+    valid_from: Mapped[date | None] = mapped_column(Date)
+    valid_to: Mapped[date | None] = mapped_column(Date)
+    proposed_by: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"), index=True)
+    decided_by: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"), index=True)
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    note: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    is_generated: Mapped[bool] = mapped_column(Boolean, **GENERATED)
+    geom: Mapped[Any] = geom("MULTIPOLYGON")
+
+
+class HotspotRun(Base):
+    __tablename__ = "hotspot_run"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(), index=True)
+    method: Mapped[str] = mapped_column(Text)
+    params: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
+    cell_size_m: Mapped[float] = mapped_column(Float)
+    period_start: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    period_end: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    category: Mapped[str | None] = mapped_column(String(32))
+
+
+class HotspotCell(Base):
+    __tablename__ = "hotspot_cell"
+    __table_args__ = (
+        one_of('"class"', vocab.HOTSPOT_CLASSES, name="class_valid"),
+        CheckConstraint("trend IS NULL OR trend IN ('new','intensifying','persistent','diminishing','sporadic')",
+                        name="trend_valid"),
+        *non_negative("count"),
+    )
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("hotspot_run.id", ondelete="CASCADE"), index=True)
+    cell: Mapped[str] = mapped_column(Text)
+    count: Mapped[int] = mapped_column(Integer)
+    z: Mapped[float | None] = mapped_column(Float)
+    p: Mapped[float | None] = mapped_column(Float)
+    class_: Mapped[str] = mapped_column("class", String(24))
+    trend: Mapped[str | None] = mapped_column(String(16))
+    geom: Mapped[Any] = geom("POLYGON")
+
+
+class DemoPlantedCluster(Base):
+    """Ground truth of the generated incidents: what a hot-spot analysis should find."""
+
+    __tablename__ = "demo_planted_cluster"
+    __table_args__ = (one_of("trend", vocab.TRENDS),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(Text)
+    category: Mapped[str | None] = mapped_column(String(32))
+    cell_size_m: Mapped[float] = mapped_column(Float)
+    cells: Mapped[list[str]] = mapped_column(ARRAY(Text))
+    starts_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    ends_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    trend: Mapped[str] = mapped_column(String(16))
+    effect: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
+    incident_count: Mapped[int] = mapped_column(Integer)
+    geom: Mapped[Any] = geom("MULTIPOLYGON")
+
+
+class ServiceStat(Base):
+    """Administrative-procedure dossiers as reported; the figures need not add up and are not forced to."""
+
+    __tablename__ = "service_stat"
+    __table_args__ = (
+        one_of("agency", vocab.SERVICE_AGENCIES),
+        *non_negative("received", "online", "in_person", "early", "on_time", "on_time_or_early", "overdue",
+                      "in_progress"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("admin_unit.id"), index=True)
+    agency: Mapped[str] = mapped_column(String(24))
+    period_start: Mapped[date] = mapped_column(Date)
+    period_end: Mapped[date | None] = mapped_column(Date)
+    received: Mapped[int | None] = mapped_column(Integer)
+    online: Mapped[int | None] = mapped_column(Integer)
+    in_person: Mapped[int | None] = mapped_column(Integer)
+    early: Mapped[int | None] = mapped_column(Integer)
+    on_time: Mapped[int | None] = mapped_column(Integer)
+    on_time_or_early: Mapped[int | None] = mapped_column(Integer)
+    overdue: Mapped[int | None] = mapped_column(Integer)
+    in_progress: Mapped[int | None] = mapped_column(Integer)
+    source: Mapped[str | None] = mapped_column(Text)
+    is_generated: Mapped[bool] = mapped_column(Boolean, **GENERATED)
+
+
+class Event(Base):
+    """Append-only log behind the live stream. ``xid`` orders delivery by commit (see api live stream)."""
+
+    __tablename__ = "event"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(), index=True)
+    xid: Mapped[int] = mapped_column(BigInteger, server_default=text("pg_current_xact_id()::text::bigint"))
+    kind: Mapped[str] = mapped_column(String(48))
+    layer: Mapped[str | None] = mapped_column(String(48), index=True)
+    unit_id: Mapped[int | None] = mapped_column(ForeignKey("admin_unit.id"), index=True)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
+
+
+class AuditLog(Base):
+    __tablename__ = "audit_log"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(), index=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"), index=True)
+    username: Mapped[str | None] = mapped_column(Text)
+    action: Mapped[str] = mapped_column(Text, index=True)
+    target: Mapped[str | None] = mapped_column(Text)
+    remote_addr: Mapped[str | None] = mapped_column(Text)
+    detail: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
+
+
+class AppUser(Base):
+    __tablename__ = "app_user"
+    __table_args__ = (one_of("role", vocab.ROLES),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(Text, unique=True)
+    display_name: Mapped[str | None] = mapped_column(Text)
+    password_hash: Mapped[str] = mapped_column(Text)
+    role: Mapped[str] = mapped_column(String(16))
+    disabled: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class AppUserUnit(Base):
+    """Commune scope of a user; a user with no rows here is province-wide (commanders, planners, admins)."""
+
+    __tablename__ = "app_user_unit"
+    user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id", ondelete="CASCADE"), primary_key=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("admin_unit.id", ondelete="CASCADE"), primary_key=True,
+                                         index=True)
+
+
+class DataVersion(Base):
+    """Data version per table, bumped in the writing transaction by a statement trigger (migration 0001).
+
+    A layer's version is derived from the versions of the tables it reads; it keys every worker's tile
+    cache, so a write through any worker invalidates the tiles of all workers once it commits.
+    """
+
+    __tablename__ = "data_version"
+    table_name: Mapped[str] = mapped_column(String(48), primary_key=True)
+    version: Mapped[int] = mapped_column(BigInteger, server_default=text("1"))
+    changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

@@ -1,0 +1,55 @@
+"""Runtime settings, read from the environment (prefix ``SITMAP_``) and an optional ``.env`` file."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+
+
+def _default_cluster_dir() -> Path:
+    # PostgreSQL refuses to run as root, so as root the cluster belongs to an unprivileged user that may
+    # not be able to enter the checkout (CI clones into /root/...): keep it under /var/lib, one per checkout.
+    if os.geteuid() == 0:
+        slug = hashlib.sha1(str(PROJECT_DIR).encode()).hexdigest()[:10]
+        return Path("/var/lib/sitmap") / f"{PROJECT_DIR.name}-{slug}"
+    return PROJECT_DIR / ".sitmap" / "pg"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SITMAP_", env_file=".env", extra="ignore")
+
+    # An external server; when empty, sitmap runs its own embedded cluster.
+    database_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("SITMAP_DATABASE_URL", "DATABASE_URL")
+    )
+    cluster_dir: Path = Field(default_factory=_default_cluster_dir)
+    cluster_port: int = 5439
+    cluster_os_user: str = "postgres"
+    pg_bin_dir: Path = Path("/usr/lib/postgresql/15/bin")
+    pg_share_dir: Path = Path("/usr/share/postgresql/15")
+    database_name: str = "sitmap"
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int = 1
+    pool_min: int = 2
+    pool_max: int = 16
+
+    # Optional raster basemap URL template; the map is complete without one (air-gapped by default).
+    basemap_url: str | None = None
+    checkin_radius_m: float = 200.0
+    token_ttl_minutes: int = 12 * 60
+    secret_key: str | None = None
+    cookie_secure: bool = False
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

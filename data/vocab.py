@@ -1,0 +1,145 @@
+"""Every enumerated value of the data model, declared once with its Vietnamese and English label.
+
+The migrations turn each vocabulary into a CHECK constraint; the API validates against it and lists the
+valid values in its errors; the map legend takes its labels from here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Term:
+    code: str
+    vi: str
+    en: str
+
+
+def codes(terms: tuple[Term, ...]) -> list[str]:
+    return [t.code for t in terms]
+
+
+UNIT_KINDS = (
+    Term("province", "Tỉnh", "Province"),
+    Term("district", "Huyện", "District"),
+    Term("city", "Thành phố thuộc tỉnh", "Provincial city"),
+    Term("town", "Thị xã", "District-level town"),
+    Term("commune", "Xã", "Commune"),
+    Term("ward", "Phường", "Ward"),
+    Term("township", "Thị trấn", "Township"),
+)
+
+STATION_KINDS = (
+    Term("commune_police", "Công an xã/phường", "Commune police"),
+    Term("district_police", "Công an huyện", "District police"),
+    Term("provincial_unit", "Đơn vị Công an tỉnh", "Provincial police unit"),
+    Term("border_post", "Đồn biên phòng", "Border guard post"),
+)
+
+HQ_STATUSES = (
+    Term("independent", "Trụ sở độc lập", "Independent headquarters"),
+    Term("shared", "Làm việc chung trụ sở UBND", "Shared with People's Committee"),
+    Term("under_construction", "Đang xây dựng", "Under construction"),
+    Term("planned", "Đã quy hoạch", "Planned"),
+)
+
+ROAD_CLASSES = (
+    Term("national", "Quốc lộ", "National road"),
+    Term("provincial", "Đường tỉnh", "Provincial road"),
+    Term("commune", "Đường xã", "Commune road"),
+    Term("village_track", "Đường bản", "Village track"),
+    Term("footpath", "Đường mòn", "Footpath"),
+)
+
+SETTLEMENT_KINDS = (
+    Term("ban", "Bản", "Village (bản)"),
+    Term("thon", "Thôn", "Hamlet (thôn)"),
+    Term("to_dan_pho", "Tổ dân phố", "Urban residential group"),
+    Term("town", "Thị tứ", "Town centre"),
+)
+
+PATROL_POINT_KINDS = (
+    Term("checkpoint", "Chốt kiểm tra", "Checkpoint"),
+    Term("tip_mailbox", "Hòm thư tố giác tội phạm", "Crime tip-off mailbox"),
+    Term("self_governing_model", "Điểm mô hình tự quản", "Self-governing security model point"),
+)
+
+INCIDENT_CATEGORIES = (
+    Term("drugs", "Ma túy", "Drugs"),
+    Term("theft", "Trộm cắp tài sản", "Theft"),
+    Term("human_trafficking", "Mua bán người", "Human trafficking"),
+    Term("illegal_border_crossing", "Xuất nhập cảnh trái phép", "Illegal border crossing"),
+    Term("weapons_explosives", "Vũ khí, vật liệu nổ", "Weapons and explosives"),
+    Term("illegal_religion", "Hoạt động tôn giáo trái phép", "Illegal religious activity"),
+    Term("high_tech_fraud", "Lừa đảo công nghệ cao", "High-tech fraud"),
+    Term("public_order", "Trật tự công cộng", "Public order"),
+    Term("traffic", "Giao thông", "Traffic"),
+    Term("other", "Khác", "Other"),
+)
+
+# Ordered from least to most serious: the order is the tile-capping priority.
+INCIDENT_SEVERITIES = (
+    Term("administrative", "Vi phạm hành chính", "Administrative violation"),
+    Term("less_serious", "Tội phạm ít nghiêm trọng", "Less serious crime"),
+    Term("serious", "Tội phạm nghiêm trọng", "Serious crime"),
+    Term("very_serious", "Tội phạm rất nghiêm trọng", "Very serious crime"),
+    Term("particularly_serious", "Tội phạm đặc biệt nghiêm trọng", "Particularly serious crime"),
+)
+
+INCIDENT_SOURCES = (
+    Term("officer", "Cán bộ phát hiện", "Officer"),
+    Term("tip_mailbox", "Hòm thư tố giác", "Tip-off mailbox"),
+    Term("hotline", "Đường dây nóng", "Hotline"),
+)
+
+INCIDENT_STATUSES = (
+    Term("new", "Mới", "New"),
+    Term("assigned", "Đã giao", "Assigned"),
+    Term("in_progress", "Đang xử lý", "In progress"),
+    Term("transferred", "Chuyển Công an tỉnh", "Transferred to the province"),
+    Term("closed", "Đã kết thúc", "Closed"),
+)
+
+DESIGNATION_KINDS = (
+    Term("key_complex", "Địa bàn trọng điểm, phức tạp về ANTT", "Key and complex security area"),
+    Term("drug_key", "Địa bàn trọng điểm về ma túy", "Drug key area"),
+    Term("safe_standard", "Đạt tiêu chuẩn an toàn về ANTT", "Safe locality"),
+    Term("transformed", "Đã chuyển hóa", "Transformed area"),
+)
+
+DESIGNATION_STATUSES = (
+    Term("proposed", "Đề xuất", "Proposed"),
+    Term("approved", "Đã phê duyệt", "Approved"),
+    Term("revoked", "Đã hủy bỏ", "Revoked"),
+)
+
+SERVICE_AGENCIES = (
+    Term("peoples_committee", "UBND xã", "Commune People's Committee"),
+    Term("police", "Công an xã", "Commune police"),
+)
+
+ROLES = (
+    Term("admin", "Quản trị", "Administrator"),
+    Term("commander", "Chỉ huy", "Commander"),
+    Term("planner", "Cán bộ tham mưu", "Planner"),
+    Term("officer", "Cán bộ chiến sĩ", "Officer"),
+)
+
+HOTSPOT_CLASSES = (
+    Term("hot_99", "Điểm nóng (99%)", "Hot spot, 99 % confidence"),
+    Term("hot_95", "Điểm nóng (95%)", "Hot spot, 95 % confidence"),
+    Term("hot_90", "Điểm nóng (90%)", "Hot spot, 90 % confidence"),
+    Term("not_significant", "Không đáng kể", "Not significant"),
+    Term("cold_90", "Điểm lạnh (90%)", "Cold spot, 90 % confidence"),
+    Term("cold_95", "Điểm lạnh (95%)", "Cold spot, 95 % confidence"),
+    Term("cold_99", "Điểm lạnh (99%)", "Cold spot, 99 % confidence"),
+)
+
+TRENDS = (
+    Term("new", "Mới xuất hiện", "New"),
+    Term("intensifying", "Gia tăng", "Intensifying"),
+    Term("persistent", "Dai dẳng", "Persistent"),
+    Term("diminishing", "Suy giảm", "Diminishing"),
+    Term("sporadic", "Rời rạc", "Sporadic"),
+)

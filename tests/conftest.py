@@ -1,0 +1,94 @@
+"""Fixtures: a throwaway PostGIS cluster (through the project's own ``data.cluster`` helper), migrated
+databases cloned from templates, and the demo dataset loaded once per session."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import uuid
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from data.cluster import Cluster
+from data.migrate import migrate
+from data.settings import get_settings
+
+# The demo in tests ends at a fixed instant, so every test sees the same data.
+DEMO_SEED = 2025
+DEMO_UNTIL = datetime(2026, 11, 1, 12, 0, tzinfo=ZoneInfo("Asia/Ho_Chi_Minh"))
+
+
+def new_cluster_root(prefix: str = "sitmap-test-") -> Path:
+    # /var/tmp is reachable by the unprivileged cluster user wherever the checkout lies.
+    return Path(tempfile.mkdtemp(prefix=prefix, dir="/var/tmp"))
+
+
+@pytest.fixture(scope="session")
+def cluster() -> Iterator[Cluster]:
+    c = Cluster.from_settings(get_settings(), root=new_cluster_root())
+    c.start()
+    yield c
+    c.destroy()
+
+
+def clone_database(c: Cluster, template: str, name: str | None = None) -> str:
+    name = name or f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(c.conninfo("postgres"), autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(sql.Identifier(name),
+                                                                     sql.Identifier(template)))
+    return c.url(name)
+
+
+def drop_database(c: Cluster, name: str) -> None:
+    with psycopg.connect(c.conninfo("postgres"), autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+@pytest.fixture(scope="session")
+def schema_template(cluster: Cluster) -> str:
+    migrate(cluster.url("schema_template"))
+    return "schema_template"
+
+
+@pytest.fixture
+def empty_db(cluster: Cluster, schema_template: str) -> Iterator[str]:
+    """URL of a fresh, migrated, empty database."""
+    url = clone_database(cluster, schema_template)
+    yield url
+    drop_database(cluster, url.split("/")[-1].split("?")[0])
+
+
+@pytest.fixture(scope="session")
+def demo_template(cluster: Cluster, schema_template: str) -> str:
+    from data.demo.loader import load_demo
+
+    url = clone_database(cluster, schema_template, "demo_template")
+    load_demo(url, seed=DEMO_SEED, until=DEMO_UNTIL, progress=False)
+    return "demo_template"
+
+
+@pytest.fixture(scope="session")
+def demo_db(cluster: Cluster, demo_template: str) -> str:
+    """A session-wide demo database for tests that only read."""
+    return clone_database(cluster, demo_template, "demo_read")
+
+
+@pytest.fixture
+def demo_db_rw(cluster: Cluster, demo_template: str) -> Iterator[str]:
+    """A private copy of the demo database for a test that writes."""
+    url = clone_database(cluster, demo_template)
+    yield url
+    drop_database(cluster, url.split("/")[-1].split("?")[0])
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _artifacts_dir() -> Path:
+    path = Path(os.environ.get("SITMAP_TEST_ARTIFACTS", "test-artifacts"))
+    path.mkdir(exist_ok=True)
+    return path
