@@ -124,9 +124,9 @@ class Cluster:
             entry = pwd.getpwnam(self.os_user)
             # Every parent must be traversable by the cluster's user.
             for parent in reversed(self.root.parents):
-                if parent.exists() and parent.stat().st_uid == 0 and not parent.stat().st_mode & 0o001:
-                    if str(parent).startswith(("/var/lib/sitmap", "/var/tmp")):
-                        parent.chmod(parent.stat().st_mode | 0o755)
+                ours = str(parent).startswith(("/var/lib/sitmap", "/var/tmp"))
+                if ours and parent.exists() and not parent.stat().st_mode & 0o001:
+                    parent.chmod(parent.stat().st_mode | 0o755)
             for path in (self.root, self.socket_dir):
                 os.chown(path, entry.pw_uid, entry.pw_gid)
             if self.data_dir.exists():

@@ -92,3 +92,74 @@ def _artifacts_dir() -> Path:
     path = Path(os.environ.get("SITMAP_TEST_ARTIFACTS", "test-artifacts"))
     path.mkdir(exist_ok=True)
     return path
+
+
+@pytest.fixture
+def make_client():
+    """Build a TestClient of the app bound to a database URL: ``make_client(url)``."""
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+
+    clients: list[TestClient] = []
+
+    def _make(url: str, **settings_overrides) -> TestClient:
+        settings = get_settings().model_copy(update=settings_overrides)
+        client = TestClient(create_app(settings, database_url=url))
+        client.__enter__()
+        clients.append(client)
+        return client
+
+    yield _make
+    for c in clients:
+        c.__exit__(None, None, None)
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def start_server():
+    """Run the real server (uvicorn, N workers) in a subprocess: ``start_server(url, workers=1, env=...)``.
+
+    Readiness is observed by polling /health until it answers, never by sleeping a fixed time.
+    """
+    import subprocess
+    import sys
+
+    import httpx
+
+    procs: list[subprocess.Popen] = []
+
+    def _start(url: str, workers: int = 1, env: dict[str, str] | None = None) -> str:
+        port = free_port()
+        full_env = {**os.environ, "DATABASE_URL": url, **(env or {})}
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory", "--host", "127.0.0.1",
+             "--port", str(port), "--workers", str(workers), "--log-level", "warning"],
+            env=full_env)
+        procs.append(proc)
+        base = f"http://127.0.0.1:{port}"
+        with httpx.Client(timeout=2) as http:
+            for _ in range(600):
+                if proc.poll() is not None:
+                    raise RuntimeError(f"server exited with {proc.returncode}")
+                try:
+                    if http.get(f"{base}/health").status_code == 200:
+                        return base
+                except httpx.TransportError:
+                    pass
+                import select
+
+                select.select([], [], [], 0.05)  # poll interval between readiness probes, not a sync sleep
+        raise RuntimeError("server did not become ready")
+
+    yield _start
+    for p in procs:
+        p.terminate()
+        p.wait(timeout=30)
