@@ -410,6 +410,8 @@ class Event(Base):
     unit_id: Mapped[int | None] = mapped_column(ForeignKey("admin_unit.id"), index=True)
     payload: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
 
+    __table_args__ = (Index("ix_event_xid_id", "xid", "id"),)
+
 
 class AuditLog(Base):
     __tablename__ = "audit_log"
@@ -442,6 +444,20 @@ class AppUserUnit(Base):
     user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id", ondelete="CASCADE"), primary_key=True)
     unit_id: Mapped[int] = mapped_column(ForeignKey("admin_unit.id", ondelete="CASCADE"), primary_key=True,
                                          index=True)
+
+
+class AppSession(Base):
+    """A sign-in (bearer token or browser cookie); only the SHA-256 of the secret token is stored."""
+
+    __tablename__ = "app_session"
+    __table_args__ = (CheckConstraint("kind IN ('bearer', 'cookie')", name="kind_valid"),)
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    remote_addr: Mapped[str | None] = mapped_column(Text)
 
 
 class DataVersion(Base):
