@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from api import problems
 from api.database import open_pool
 from api.routers import health
+from api.routers import web as web_router
 from data.settings import Settings, get_settings
 
 
@@ -33,4 +34,5 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
     app.state.settings = settings
     problems.install(app)
     app.include_router(health.router)
+    web_router.install(app)  # /static, /web/*, /search/units; the map answers browsers at /
     return app

@@ -1,0 +1,128 @@
+"""Every string a person sees on the map, the phone form and the briefing, in Vietnamese and English.
+
+Vocabulary labels (categories, severities, statuses, kinds) are not repeated here: they come from
+``data.vocab`` and are handed to the browser alongside these strings.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from data import vocab
+
+DEFAULT_LANG = "vi"
+LANGS = ("vi", "en")
+
+STRINGS: dict[str, tuple[str, str]] = {
+    "app_title": ("Bản đồ tình hình an ninh trật tự", "Security situation map"),
+    "phone_title": ("Báo cáo hiện trường", "Field report"),
+    "lang_switch": ("English", "Tiếng Việt"),
+    "sign_in": ("Đăng nhập", "Sign in"),
+    "sign_out": ("Đăng xuất", "Sign out"),
+    "username": ("Tên đăng nhập", "Username"),
+    "password": ("Mật khẩu", "Password"),
+    "signed_in_as": ("Đăng nhập:", "Signed in:"),
+    "not_signed_in": ("Chưa đăng nhập — chỉ xem lớp công khai", "Not signed in — public layers only"),
+    "login_failed": ("Sai tên đăng nhập hoặc mật khẩu", "Wrong username or password"),
+    "layers": ("Lớp bản đồ", "Layers"),
+    "legend": ("Chú giải", "Legend"),
+    "time_filter": ("Thời gian", "Time"),
+    "last_24h": ("24 giờ qua", "Last 24 hours"),
+    "last_7d": ("7 ngày qua", "Last 7 days"),
+    "last_30d": ("30 ngày qua", "Last 30 days"),
+    "all_time": ("Toàn bộ", "All time"),
+    "custom": ("Tùy chọn", "Custom"),
+    "from": ("Từ", "From"),
+    "to": ("Đến", "To"),
+    "apply": ("Áp dụng", "Apply"),
+    "search_units": ("Tìm đơn vị hành chính…", "Find an administrative unit…"),
+    "no_results": ("Không tìm thấy", "Nothing found"),
+    "former_unit": ("Đơn vị cũ (trước 07/2025)", "Former unit (before 07/2025)"),
+    "became": ("Nay thuộc", "Now part of"),
+    "variant": ("Cách viết khác", "Other spelling"),
+    "coords": ("Tọa độ", "Coordinates"),
+    "live_on": ("Trực tuyến", "Live"),
+    "live_off": ("Mất kết nối — đang kết nối lại", "Disconnected — reconnecting"),
+    "new_incident": ("Vụ việc mới", "New incident"),
+    "checkin": ("Điểm danh tuần tra", "Patrol check-in"),
+    "status_change": ("Thay đổi trạng thái", "Status change"),
+    "load_error": ("Không tải được dữ liệu", "Could not load data"),
+    "category": ("Loại vụ việc", "Category"),
+    "severity": ("Mức độ", "Severity"),
+    "status": ("Trạng thái", "Status"),
+    "occurred_at": ("Thời điểm xảy ra", "Occurred at"),
+    "reported_at": ("Thời điểm báo cáo", "Reported at"),
+    "description": ("Mô tả", "Description"),
+    "accuracy": ("Sai số GPS", "GPS accuracy"),
+    "position": ("Vị trí", "Position"),
+    "use_gps": ("Lấy vị trí GPS", "Use GPS position"),
+    "tap_map": ("Hoặc chạm vào bản đồ để chọn vị trí", "Or tap the map to set the position"),
+    "gps_waiting": ("Đang lấy vị trí…", "Getting position…"),
+    "gps_failed": ("Không lấy được vị trí GPS — hãy chạm vào bản đồ", "No GPS position — tap the map"),
+    "no_position": ("Chưa có vị trí", "No position yet"),
+    "send": ("Gửi báo cáo", "Send report"),
+    "sent": ("Đã gửi", "Sent"),
+    "queued": ("Đang chờ gửi (ngoại tuyến)", "Queued (offline)"),
+    "queue_count": ("Báo cáo chờ gửi", "Reports waiting"),
+    "online": ("Có mạng", "Online"),
+    "offline": ("Mất mạng", "Offline"),
+    "rejected": ("Bị từ chối", "Rejected"),
+    "patrol_point": ("Điểm tuần tra", "Patrol point"),
+    "check_in": ("Điểm danh", "Check in"),
+    "checked_in": ("Đã điểm danh", "Checked in"),
+    "nearest_points": ("Điểm tuần tra gần nhất", "Nearest patrol points"),
+    "cached_for_offline": ("Đã lưu bản đồ để dùng ngoại tuyến", "Map saved for offline use"),
+    "sign_in_needed": ("Cần đăng nhập để gửi báo cáo", "Sign in to send reports"),
+    "required": ("Bắt buộc", "Required"),
+    "open_map": ("Bản đồ chỉ huy", "Commanders' map"),
+    "open_phone": ("Báo cáo hiện trường", "Field report"),
+    # Briefing
+    "briefing_title": ("Bản đồ báo cáo tình hình", "Situation briefing map"),
+    "security_marking": ("MẬT — Lưu hành nội bộ", "CONFIDENTIAL — Internal circulation only"),
+    "printed_at": ("Ngày in", "Printed"),
+    "period": ("Kỳ báo cáo", "Period"),
+    "summary": ("Tổng hợp", "Summary"),
+    "incidents_by_category_month": ("Vụ việc theo loại và tháng", "Incidents by category and month"),
+    "total": ("Tổng", "Total"),
+    "patrol_visits": ("Lượt tuần tra", "Patrol visits"),
+    "hq_status": ("Trụ sở công an", "Police headquarters"),
+    "service_figures": ("Thủ tục hành chính", "Administrative procedures"),
+    "population": ("Dân số", "Population"),
+    "area": ("Diện tích (km²)", "Area (km²)"),
+    "villages": ("Thôn, bản", "Villages"),
+    "stations": ("Trụ sở", "Stations"),
+    "officers": ("Cán bộ", "Officers"),
+    "received": ("Tiếp nhận", "Received"),
+    "online_dossiers": ("Trực tuyến", "Online"),
+    "on_time": ("Đúng hạn", "On time"),
+    "overdue": ("Quá hạn", "Overdue"),
+    "north": ("B", "N"),
+    "points": ("điểm", "points"),
+    "visits": ("lượt", "visits"),
+    "none": ("Không có", "None"),
+}
+
+
+def strings(lang: str) -> dict[str, str]:
+    i = LANGS.index(lang) if lang in LANGS else 0
+    return {k: v[i] for k, v in STRINGS.items()}
+
+
+def vocab_labels() -> dict[str, dict[str, dict[str, str]]]:
+    """Every vocabulary as {vocab name: {code: {vi, en}}} for the browser."""
+    names = ["UNIT_KINDS", "STATION_KINDS", "HQ_STATUSES", "ROAD_CLASSES", "SETTLEMENT_KINDS", "PATROL_POINT_KINDS",
+             "INCIDENT_CATEGORIES", "INCIDENT_SEVERITIES", "INCIDENT_SOURCES", "INCIDENT_STATUSES",
+             "DESIGNATION_KINDS", "DESIGNATION_STATUSES", "SERVICE_AGENCIES", "ROLES", "HOTSPOT_CLASSES", "TRENDS"]
+    return {n.lower(): {t.code: {"vi": t.vi, "en": t.en} for t in getattr(vocab, n)} for n in names}
+
+
+def label(terms: tuple[vocab.Term, ...], code: str | None, lang: str) -> str:
+    for t in terms:
+        if t.code == code:
+            return t.vi if lang == "vi" else t.en
+    return code or ""
+
+
+def bundle() -> dict[str, Any]:
+    """What the browser needs to translate every string: {strings: {vi: {...}, en: {...}}, vocab: {...}}."""
+    return {"strings": {lang: strings(lang) for lang in LANGS}, "vocab": vocab_labels(), "default": DEFAULT_LANG}
