@@ -9,7 +9,7 @@ from fastapi import FastAPI
 
 from api import problems
 from api.database import open_pool
-from api.routers import health
+from api.routers import features, health, layers_meta, tiles
 from api.routers import web as web_router
 from data.settings import Settings, get_settings
 
@@ -34,5 +34,8 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
     app.state.settings = settings
     problems.install(app)
     app.include_router(health.router)
+    app.include_router(features.router)  # OGC API Features: /, /conformance, /collections...
+    app.include_router(tiles.router)
+    app.include_router(layers_meta.router)
     web_router.install(app)  # /static, /web/*, /search/units; the map answers browsers at /
     return app

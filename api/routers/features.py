@@ -1,0 +1,249 @@
+"""OGC API - Features, Part 1 Core (GeoJSON, OpenAPI 3.0): landing page, conformance, collections, items.
+
+Thin: parsing and access go through ``layers/``; this module only shapes HTTP responses and links.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+import psycopg
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import JSONResponse, Response
+
+from api.database import connection
+from api.problems import Problem
+from api.security import Principal, optional_principal
+from layers import features as layer_features
+from layers import registry
+from layers.access import Grant, Refused, caller, grant, may_see, visible_props
+from layers.model import Layer
+from layers.query import BadQuery, parse_id, parse_limit, parse_offset, parse_query
+
+router = APIRouter(tags=["OGC API - Features"])
+
+GEOJSON = "application/geo+json"
+CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
+CONFORMANCE = [
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/oas30",
+    "http://www.opengis.net/spec/ogcapi-common-1/1.0/conf/core",
+    "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/core",
+    "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/tileset",
+    "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/tilesets-list",
+    "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/mvt",
+]
+PrincipalDep = Annotated[Principal | None, Depends(optional_principal)]
+ConnDep = Annotated[psycopg.AsyncConnection, Depends(connection)]
+
+
+def base_url(request: Request) -> str:
+    return str(request.base_url).rstrip("/")
+
+
+def lang(request: Request) -> str:
+    wanted = request.query_params.get("lang") or request.headers.get("accept-language", "")
+    return "en" if wanted[:2].lower() == "en" else "vi"
+
+
+def bad(exc: BadQuery) -> Problem:
+    return Problem(400, "Invalid query parameter", exc.detail, type_="invalid-parameter", parameter=exc.parameter)
+
+
+async def resolve(request: Request, collection_id: str, principal: Principal | None) -> tuple[Layer, Grant]:
+    """The declared layer and the caller's grant on it, or the problem to answer (404, 401, 403)."""
+    layer = registry.get(collection_id)
+    if layer is None:
+        known = ", ".join(lay.id for lay in registry.all_layers())
+        raise Problem(404, "Not found", f"there is no collection {collection_id!r}; the collections are: {known}",
+                      type_="unknown-collection")
+    try:
+        return layer, grant(layer, await caller(request, principal))
+    except Refused as exc:
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        raise Problem(exc.status, "Not signed in" if exc.status == 401 else "Forbidden", exc.detail,
+                      headers=headers) from None
+
+
+def output_format(request: Request, allowed: tuple[str, ...] = ("json", "geojson", "csv")) -> str:
+    f = request.query_params.get("f")
+    if f is None:
+        accept = request.headers.get("accept", "")
+        return "csv" if "text/csv" in accept and "csv" in allowed else "json"
+    if f not in allowed:
+        raise Problem(400, "Invalid query parameter", f"f={f!r} is not offered here; use one of: "
+                      f"{', '.join(allowed)}", type_="invalid-parameter", parameter="f")
+    return f
+
+
+@router.get("/", summary="Landing page (OGC API); browsers get the map")
+async def landing(request: Request) -> Response:
+    html_index = getattr(request.app.state, "html_index", None)
+    accept = request.headers.get("accept", "")
+    if html_index is not None and "f" not in request.query_params and "text/html" in accept \
+            and "json" not in accept.split(",")[0]:
+        return html_index(request)
+    base = base_url(request)
+    return JSONResponse({
+        "title": "sitmap",
+        "description": "Situational-awareness map server: police layers as OGC API Features and vector tiles.",
+        "links": [
+            {"href": f"{base}/", "rel": "self", "type": "application/json", "title": "This document"},
+            {"href": f"{base}/openapi.json", "rel": "service-desc",
+             "type": "application/vnd.oai.openapi+json;version=3.0", "title": "The API definition"},
+            {"href": f"{base}/docs", "rel": "service-doc", "type": "text/html", "title": "The API documentation"},
+            {"href": f"{base}/conformance", "rel": "conformance", "type": "application/json",
+             "title": "Conformance classes"},
+            {"href": f"{base}/collections", "rel": "data", "type": "application/json", "title": "Collections"},
+            {"href": f"{base}/layers", "rel": "alternate", "type": "application/json",
+             "title": "Map layers with styles and legends"},
+        ],
+    })
+
+
+@router.get("/conformance", summary="Conformance classes")
+async def conformance() -> dict[str, Any]:
+    return {"conformsTo": CONFORMANCE}
+
+
+def collection_doc(request: Request, layer: Layer, bbox: list[float] | None) -> dict[str, Any]:
+    base = base_url(request)
+    url = f"{base}/collections/{layer.id}"
+    en = lang(request) == "en"
+    doc: dict[str, Any] = {
+        "id": layer.id,
+        "title": layer.title_en if en else layer.title_vi,
+        "description": layer.description,
+        "titles": {"vi": layer.title_vi, "en": layer.title_en},
+        "itemType": "feature",
+        "crs": [CRS84],
+        "storageCrs": CRS84,
+        "links": [
+            {"href": url, "rel": "self", "type": "application/json", "title": "This collection"},
+            {"href": f"{url}/items", "rel": "items", "type": GEOJSON, "title": "Features (GeoJSON)"},
+            {"href": f"{url}/items?f=csv", "rel": "items", "type": "text/csv", "title": "Features (CSV)"},
+            {"href": f"{url}/tiles", "rel": "http://www.opengis.net/def/rel/ogc/1.0/tilesets-vector",
+             "type": "application/json", "title": "Vector tile sets"},
+            {"href": f"{url}/tiles/WebMercatorQuad", "rel": "describedby", "type": "application/json",
+             "title": "TileJSON"},
+        ],
+    }
+    if bbox:
+        doc["extent"] = {"spatial": {"bbox": [bbox], "crs": CRS84}}
+    return doc
+
+
+async def layer_bbox(request: Request, conn: psycopg.AsyncConnection, layer: Layer) -> list[float] | None:
+    # The extent is cached per worker with the layer's data version (not introspected per request).
+    from api.routers.tiles import service
+
+    svc = service(request)
+    version = await svc.versions.key(layer, request.app.state.pool)
+    cache: dict = request.app.state.__dict__.setdefault("_layer_extents", {})
+    key = (layer.id, version)
+    if key not in cache:
+        cache[key] = await layer_features.bbox(conn, layer)
+    return cache[key]
+
+
+@router.get("/collections", summary="The layers the caller may see")
+async def collections(request: Request, principal: PrincipalDep, conn: ConnDep) -> dict[str, Any]:
+    who = await caller(request, principal)
+    base = base_url(request)
+    docs = [collection_doc(request, layer, await layer_bbox(request, conn, layer))
+            for layer in registry.all_layers() if may_see(layer, who)]
+    return {"links": [{"href": f"{base}/collections", "rel": "self", "type": "application/json"}],
+            "collections": docs}
+
+
+@router.get("/collections/{collection_id}", summary="One layer's metadata")
+async def collection(request: Request, collection_id: str, principal: PrincipalDep, conn: ConnDep
+                     ) -> dict[str, Any]:
+    layer, _ = await resolve(request, collection_id, principal)
+    doc = collection_doc(request, layer, await layer_bbox(request, conn, layer))
+    doc["properties"] = {p.name: {"type": "string" if p.type in ("date", "datetime") else p.type,
+                                  **({"format": "date-time" if p.type == "datetime" else "date"}
+                                     if p.type in ("date", "datetime") else {}),
+                                  "title": p.title_en if lang(request) == "en" else p.title_vi,
+                                  **({"enum": [t.code for t in p.terms]} if p.terms else {})}
+                         for p in layer.properties}
+    return doc
+
+
+def _page_links(request: Request, has_next: bool, limit: int, offset: int, fmt: str) -> list[dict[str, str]]:
+    url = request.url
+    media = "text/csv" if fmt == "csv" else GEOJSON
+    links = [{"href": str(url), "rel": "self", "type": media, "title": "This page"}]
+    if has_next:
+        links.append({"href": str(url.include_query_params(offset=offset + limit, limit=limit)), "rel": "next",
+                      "type": media, "title": "Next page"})
+    if offset > 0:
+        links.append({"href": str(url.include_query_params(offset=max(0, offset - limit), limit=limit)),
+                      "rel": "prev", "type": media, "title": "Previous page"})
+    collection_url = f"{base_url(request)}/collections/{request.path_params['collection_id']}"
+    links.append({"href": collection_url, "rel": "collection", "type": "application/json",
+                  "title": "The collection"})
+    return links
+
+
+@router.get("/collections/{collection_id}/items", summary="Features of a layer (GeoJSON or CSV)",
+            response_class=Response)
+async def items(
+    request: Request, collection_id: str, principal: PrincipalDep, conn: ConnDep,
+    bbox: Annotated[str | None, Query(description="minLon,minLat,maxLon,maxLat (WGS 84)")] = None,
+    datetime: Annotated[str | None, Query(description="instant, or interval start/end; '..' for open")] = None,
+    limit: Annotated[str | None, Query(description="1..10000 (larger values are clamped), default 100")] = None,
+    offset: Annotated[str | None, Query(description="features to skip (use the next/prev links)")] = None,
+    f: Annotated[str | None, Query(description="json | geojson | csv")] = None,
+) -> Response:
+    layer, g = await resolve(request, collection_id, principal)
+    fmt = output_format(request)
+    try:
+        crs = request.query_params.get("bbox-crs")
+        if crs not in (None, CRS84):
+            raise BadQuery("bbox-crs", f"bbox-crs {crs!r} is not supported; only {CRS84}")
+        q = parse_query(layer, request.query_params, visible_props(layer, g))
+        lim, off = parse_limit(limit), parse_offset(offset)
+    except BadQuery as exc:
+        raise bad(exc) from None
+    if fmt == "csv":
+        text, has_next = await layer_features.csv_page(conn, layer, g, q, lim, off)
+        headers = {"Content-Disposition": f'attachment; filename="{layer.id}.csv"',
+                   "Link": ", ".join(f'<{lk["href"]}>; rel="{lk["rel"]}"'
+                                     for lk in _page_links(request, has_next, lim, off, fmt)[1:2] if has_next)}
+        return Response(text.encode("utf-8"), media_type="text/csv; charset=utf-8",
+                        headers={k: v for k, v in headers.items() if v} | _cache_headers(layer))
+    result = await layer_features.page(conn, layer, g, q, lim, off)
+    head = {"type": "FeatureCollection", "numberReturned": len(result.features),
+            "links": _page_links(request, result.has_next, lim, off, fmt)}
+    if result.number_matched is not None:
+        head["numberMatched"] = result.number_matched
+    from datetime import UTC
+    from datetime import datetime as dt
+
+    head["timeStamp"] = dt.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    body = json.dumps(head, ensure_ascii=False)[:-1] + ', "features": [' + ",".join(result.features) + "]}"
+    return Response(body.encode("utf-8"), media_type=GEOJSON, headers=_cache_headers(layer))
+
+
+def _cache_headers(layer: Layer) -> dict[str, str]:
+    return {"Cache-Control": "private, no-store" if layer.restricted else "public, max-age=30, must-revalidate"}
+
+
+@router.get("/collections/{collection_id}/items/{feature_id}", summary="One feature", response_class=Response)
+async def item(request: Request, collection_id: str, feature_id: str, principal: PrincipalDep, conn: ConnDep,
+               f: Annotated[str | None, Query(description="json | geojson")] = None) -> Response:
+    layer, g = await resolve(request, collection_id, principal)
+    output_format(request, ("json", "geojson"))
+    fid = parse_id(layer, feature_id)
+    text = await layer_features.one(conn, layer, g, fid) if fid is not None else None
+    if text is None:
+        raise Problem(404, "Not found", f"there is no feature {feature_id!r} in {collection_id!r} "
+                      "(or it is outside your communes)", type_="unknown-feature")
+    base = f"{base_url(request)}/collections/{collection_id}"
+    links = [{"href": f"{base}/items/{feature_id}", "rel": "self", "type": GEOJSON},
+             {"href": base, "rel": "collection", "type": "application/json"}]
+    body = text[:-1] + ', "links": ' + json.dumps(links) + "}"
+    return Response(body.encode("utf-8"), media_type=GEOJSON, headers=_cache_headers(layer))

@@ -1,0 +1,87 @@
+"""Who may see what: the one decision every feature, tile and catalogue request goes through.
+
+``grant(layer, principal)`` says whether the caller may see the layer, which communes' rows (enforced in the
+SQL as a bound ``unit_id = ANY(%s)``) and whether the personal properties are included.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from api.security import Principal
+from layers.model import Layer, Prop
+
+
+@dataclass(frozen=True)
+class Grant:
+    layer_id: str
+    # None: every row; otherwise only rows whose unit column is one of these 2025 admin_unit ids.
+    unit_ids: tuple[int, ...] | None
+    personal: bool
+
+    @property
+    def scope_key(self) -> str:
+        """Part of every cache key and ETag: callers with different scopes never share a cached response."""
+        units = "all" if self.unit_ids is None else ",".join(map(str, self.unit_ids))
+        return f"{units}|{'p' if self.personal else '-'}"
+
+
+class Refused(Exception):
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+
+
+def grant(layer: Layer, principal: Principal | None) -> Grant:
+    """The access decision; raises ``Refused`` (401 not signed in, 403 role not allowed)."""
+    role = principal.role if principal else None
+    personal = role in layer.access.personal_roles
+    if layer.access.public:
+        return Grant(layer.id, None, personal)
+    if principal is None:
+        raise Refused(401, f"the layer {layer.id!r} is only for signed-in users; sign in and retry")
+    if role not in layer.access.roles:
+        raise Refused(403, f"the role {role!r} may not see the layer {layer.id!r}")
+    units = None
+    if layer.access.unit_column and not principal.province_wide:
+        units = tuple(sorted(principal.unit_ids or ()))
+    return Grant(layer.id, units, personal)
+
+
+def may_see(layer: Layer, principal: Principal | None) -> bool:
+    try:
+        grant(layer, principal)
+    except Refused:
+        return False
+    return True
+
+
+def visible_props(layer: Layer, g: Grant, *, tiles: bool = False) -> list[Prop]:
+    return [p for p in layer.properties
+            if (g.personal or not p.personal) and (p.in_tiles or not tiles)]
+
+
+# --- test-only principal --------------------------------------------------------------------------------
+# Until accounts exist, tests pass a principal in headers, honoured only with SITMAP_TRUST_TEST_PRINCIPAL.
+# The accounts work deletes this block (and the setting) once optional_principal returns real users.
+TEST_ROLE_HEADER = "x-sitmap-test-role"
+TEST_UNITS_HEADER = "x-sitmap-test-units"
+
+
+def test_principal(request: Any) -> Principal | None:
+    settings = request.app.state.settings
+    if not getattr(settings, "trust_test_principal", False):
+        return None
+    role = request.headers.get(TEST_ROLE_HEADER)
+    if not role:
+        return None
+    raw = request.headers.get(TEST_UNITS_HEADER, "").strip()
+    units = frozenset(int(u) for u in raw.split(",") if u.strip().isdigit()) if raw else None
+    return Principal(user_id=None, username=f"test-{role}", role=role, unit_ids=units)
+
+
+async def caller(request: Any, principal: Principal | None) -> Principal | None:
+    """The principal of the request: the real one, else (tests only) the header principal."""
+    return principal if principal is not None else test_principal(request)
