@@ -1,0 +1,83 @@
+"""Importers: ``run_import(url, kind, path)`` loads communes, villages, roads, stations or patrol points.
+
+One transaction, all or nothing: the file is read, reprojected to EPSG:4326 and every row checked (in the
+database too: province outline, unit codes); any rejection rolls back and raises ImportRejected, whose
+``report()`` lists each problem as (row, field, reason). Tile caches need no help: the data_version triggers
+bump in the same transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from tqdm import tqdm
+
+from data.importers import communes, points, roads
+from data.importers.crs import to_wgs84
+from data.importers.locate import eras
+from data.importers.reading import FileRejected, read_source
+from data.importers.report import ImportRejected, ImportReport, Rejection
+
+__all__ = ["KINDS", "ImportRejected", "ImportReport", "Rejection", "run_import"]
+
+
+@dataclass(frozen=True)
+class Kind:
+    prepare: Callable[..., Any]
+    write: Callable[..., None]
+
+
+KINDS: dict[str, Kind] = {
+    "communes": Kind(communes.prepare, communes.write),
+    "villages": Kind(points.prepare_villages, points.write_villages),
+    "roads": Kind(roads.prepare, roads.write),
+    "stations": Kind(points.prepare_stations, points.write_stations),
+    "patrol-points": Kind(points.prepare_patrol_points, points.write_patrol_points),
+}
+
+
+def run_import(url: str, kind: str, path: str | Path, era: str = "2025", progress: bool = False) -> ImportReport:
+    """Import ``path`` as ``kind`` into the database at ``url``; raise ImportRejected (nothing written) on any
+    problem."""
+    path = Path(path)
+    report = ImportReport(kind=kind, path=path, era=era)
+    handler = KINDS.get(kind)
+    if handler is None:
+        report.reject(None, None, f"unknown kind '{kind}': use one of {', '.join(KINDS)}")
+        raise ImportRejected(report)
+    with tqdm(total=4, desc=f"import {kind}", unit="step", disable=not progress, leave=False) as steps:
+        try:
+            source = read_source(path, report)
+            report.rows_read = len(source.frame)
+            steps.update(1)
+            to_wgs84(source, report)
+            steps.update(1)
+        except FileRejected:
+            raise ImportRejected(report) from None
+        with psycopg.connect(url) as conn, conn.transaction():
+            known = eras(conn)
+            if era not in known:
+                report.reject(None, None, f"unknown era '{era}': the database has {', '.join(known) or 'none'}")
+                raise ImportRejected(report)
+            try:
+                plan = handler.prepare(conn, source, report, era)
+            except FileRejected:
+                raise ImportRejected(report) from None
+            steps.update(1)
+            if report.rejections:
+                raise ImportRejected(report)  # leaving the transaction block rolls back
+            try:
+                with tqdm(total=len(plan), desc=f"writing {kind}", unit="row", disable=not progress,
+                          leave=False) as bar:
+                    handler.write(conn, plan, report, era, bar)
+            except psycopg.errors.IntegrityError as exc:
+                # The checks above should have caught it; the database's own constraint still says why.
+                report.reject(None, None, f"the database refused the data: {exc.diag.message_primary} "
+                                          f"({exc.diag.constraint_name or 'constraint'})")
+                raise ImportRejected(report) from exc
+            steps.update(1)
+    return report
