@@ -7,9 +7,10 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from api import problems
+from api import problems, security
 from api.database import open_pool
-from api.routers import features, health, layers_meta, tiles
+from api.routers import auth as auth_router
+from api.routers import features, health, incidents, layers_meta, live, patrols, stations, tiles
 from api.routers import web as web_router
 from data.settings import Settings, get_settings
 
@@ -23,6 +24,7 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
         try:
             yield
         finally:
+            await live.shutdown(app)
             await app.state.pool.close()
 
     app = FastAPI(
@@ -33,9 +35,12 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
     )
     app.state.settings = settings
     problems.install(app)
+    security.install(app)  # deny by default: sign-in gate, CSRF check, problem+json for refused operations
     app.include_router(health.router)
     app.include_router(features.router)  # OGC API Features: /, /conformance, /collections...
     app.include_router(tiles.router)
     app.include_router(layers_meta.router)
+    for router in (auth_router.router, incidents.router, patrols.router, stations.router, live.router):
+        app.include_router(router)
     web_router.install(app)  # /static, /web/*, /search/units; the map answers browsers at /
     return app

@@ -1,15 +1,48 @@
-"""Who is calling: the principal every non-public route and every restricted layer checks.
+"""Who is calling, and the gate in front of every route: deny by default.
 
-Owned by the accounts work (live-operations issue). Until accounts exist, ``optional_principal`` returns
-None for everybody, and restricted layers are refused unless the test-only setting
-``SITMAP_TRUST_TEST_PRINCIPAL`` lets a test pass a principal in the ``X-Sitmap-Test-Role`` header.
+``AuthMiddleware`` resolves the caller from ``Authorization: Bearer <token>`` or the ``sitmap_session``
+cookie (one SQL round trip: session, user, commune scope) and puts a ``Principal`` on ``request.state``.
+A request to a path that is not in ``PUBLIC_PATHS`` without a valid sign-in is answered 401 before any
+router runs. Public paths still see the principal when there is one: the OGC collections are public at the
+gate and ``layers/`` decides per layer (restricted layers call ``optional_principal``).
+
+Role and commune scope are then checked by each router's dependency (``require_roles``) and, for rows,
+in the SQL of ``data/ops`` (see ``data.ops.scope.in_scope``). Cookie-authenticated writes must carry
+``X-Requested-With`` (CSRF; see ``api/auth.py``).
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from fastapi import Request
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from api import auth
+from api.problems import Problem, problem_response
+from data.ops import users
+from data.ops.errors import OpsError
+
+# The single list of routes anyone may call without signing in (regular expressions on the path).
+PUBLIC_PATHS: tuple[str, ...] = (
+    r"/",
+    r"/health",
+    r"/docs(/.*)?", r"/redoc", r"/openapi\.json",
+    r"/auth/(login|token|logout)",
+    r"/static/.*", r"/web/.*", r"/favicon\.ico", r"/search/units",
+    # OGC API landing, conformance, collection metadata, items and tiles: public at the gate; restricted
+    # layers are refused in the one access function of layers/ unless the principal may see them.
+    r"/conformance", r"/collections(/.*)?", r"/tiles(/.*)?", r"/layers(/.*)?",
+)
+_PUBLIC = re.compile("|".join(f"(?:{p})" for p in PUBLIC_PATHS))
+
+
+def is_public(path: str) -> bool:
+    return _PUBLIC.fullmatch(path) is not None
 
 
 @dataclass(frozen=True)
@@ -19,11 +52,96 @@ class Principal:
     role: str  # one of data.vocab.ROLES
     # None: province-wide. Otherwise the admin_unit ids (2025 era) the user is scoped to.
     unit_ids: frozenset[int] | None = None
+    via: str = "bearer"  # bearer | cookie
 
     @property
     def province_wide(self) -> bool:
         return self.unit_ids is None
 
 
+def _token(headers: Headers) -> tuple[str | None, str]:
+    authz = headers.get("authorization", "")
+    if authz[:7].lower() == "bearer ":
+        return authz[7:].strip() or None, "bearer"
+    for part in headers.get("cookie", "").split(";"):
+        name, _, value = part.strip().partition("=")
+        if name == auth.COOKIE_NAME and value:
+            return value, "cookie"
+    return None, "none"
+
+
+class AuthMiddleware:
+    """Pure ASGI (streams such as /live pass through untouched)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = Headers(scope=scope)
+        token, via = _token(headers)
+        principal = None
+        if token:
+            async with scope["app"].state.pool.connection() as conn:
+                found = await users.session_user(conn, auth.token_hash(token))
+            if found is not None:
+                principal = Principal(found.user_id, found.username, found.role, found.unit_ids, via)
+        scope.setdefault("state", {})["principal"] = principal
+        path = scope["path"]
+        if principal is None and not is_public(path):
+            detail = ("sign in first: POST /auth/token (OAuth2 password flow) and send 'Authorization: Bearer "
+                      "<token>', or POST /auth/login for a browser session")
+            if token:
+                detail = "the sign-in token is unknown, expired or revoked; " + detail
+            await problem_response(401, "Not signed in", detail, path, "not-signed-in",
+                                   headers={"WWW-Authenticate": "Bearer"})(scope, receive, send)
+            return
+        if (principal is not None and via == "cookie" and scope["method"] not in auth.SAFE_METHODS
+                and not headers.get(auth.CSRF_HEADER) and not path.startswith("/auth/")):
+            await problem_response(
+                403, "Forbidden", "a write authenticated by the session cookie must carry the header "
+                "'X-Requested-With' (any value) to prove it comes from the map page (CSRF protection)", path,
+                "csrf")(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
 async def optional_principal(request: Request) -> Principal | None:
     return getattr(request.state, "principal", None)
+
+
+async def require_principal(request: Request) -> Principal:
+    principal = getattr(request.state, "principal", None)
+    if principal is None:  # only reachable on a path wrongly listed as public
+        raise Problem(401, "Not signed in", "sign in first: POST /auth/token or POST /auth/login",
+                      headers={"WWW-Authenticate": "Bearer"})
+    return principal
+
+
+def require_roles(*roles: str) -> Callable[[Request], Awaitable[Principal]]:
+    """Dependency: a signed-in user with one of ``roles``; 403 names the roles that may."""
+
+    async def _dep(request: Request) -> Principal:
+        principal = await require_principal(request)
+        if principal.role not in roles:
+            raise Problem(403, "Forbidden", f"the role {principal.role!r} may not do this; "
+                          f"allowed roles: {', '.join(roles)}", type_="forbidden-role")
+        return principal
+
+    return _dep
+
+
+def remote_addr(request: Request) -> str | None:
+    return request.client.host if request.client else None
+
+
+def install(app: FastAPI) -> None:
+    """Deny-by-default gate and the problem+json answer for refused operations of data/ops."""
+
+    @app.exception_handler(OpsError)
+    async def _ops_error(request: Request, exc: OpsError) -> JSONResponse:
+        return problem_response(exc.status, exc.title, exc.detail, str(request.url.path), exc.type, **exc.extra)
+
+    app.add_middleware(AuthMiddleware)

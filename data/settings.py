@@ -48,6 +48,12 @@ class Settings(BaseSettings):
     token_ttl_minutes: int = 12 * 60
     secret_key: str | None = None
     cookie_secure: bool = False
+    # Live operations: incident validation limits, batch size, live-stream heartbeat and watermark polling.
+    max_description_chars: int = 4000
+    future_tolerance_s: int = 300
+    batch_max_items: int = 500
+    live_heartbeat_s: float = 15.0
+    live_poll_s: float = 1.0
 
     # Layers: per-worker tile cache size (0 disables it), how long a worker trusts its copy of data_version.
     tile_cache_mb: int = 64

@@ -1,0 +1,60 @@
+"""Passwords, sign-in tokens and the browser session cookie.
+
+How a client signs in:
+
+* Scripts and phones: ``POST /auth/token`` (OAuth2 password flow, form fields ``username`` and ``password``)
+  returns ``{"access_token", "token_type": "bearer", "expires_in"}``; send ``Authorization: Bearer <token>``.
+  Tokens expire after ``SITMAP_TOKEN_TTL_MINUTES``.
+* The browser (the web map): ``POST /auth/login`` with JSON or form ``username``/``password`` sets the cookie
+  ``sitmap_session`` (HttpOnly, SameSite=Strict, Secure when ``SITMAP_COOKIE_SECURE`` is true) and returns
+  ``{username, role, communes}``. ``GET /auth/me`` says who is signed in; ``POST /auth/logout`` revokes the
+  session and clears the cookie. ``EventSource('/live')`` sends the cookie by itself.
+
+CSRF, for the web map: a write (any method other than GET, HEAD, OPTIONS) authenticated by the cookie must
+carry the header ``X-Requested-With`` (any non-empty value, e.g. ``X-Requested-With: fetch``) or it is refused
+with 403. Browsers do not let another site add custom headers to a cross-site request without a CORS
+preflight, which this server never grants; together with SameSite=Strict that stops forged writes. Requests
+authenticated by a bearer token need no such header.
+
+Tokens are 256-bit random strings; the database stores only their SHA-256 (table ``app_session``), so every
+worker validates them without a shared secret and logout or ``sitmap user disable`` takes effect at once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
+COOKIE_NAME = "sitmap_session"
+CSRF_HEADER = "x-requested-with"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+_hasher = PasswordHasher()
+# Verifying against this when the user does not exist keeps the response time from telling whether it does.
+_DUMMY_HASH = _hasher.hash("sitmap-no-such-user")
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def verify_password(password_hash: str | None, password: str) -> bool:
+    try:
+        return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return False
+
+
+def new_token() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def generate_password(length: int = 16) -> str:
+    return secrets.token_urlsafe(length)[:length]

@@ -1,0 +1,93 @@
+"""Sign-in: ``POST /auth/token`` (OAuth2 password flow), ``POST /auth/login`` (browser cookie),
+``POST /auth/logout``, ``GET /auth/me``. See api/auth.py for the cookie and CSRF rules."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Annotated, Any
+
+import psycopg
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi.security import OAuth2PasswordRequestForm
+
+from api import auth
+from api.database import connection
+from api.problems import Problem
+from api.security import Principal, _token, remote_addr, require_principal
+from data.ops import audit, users
+
+router = APIRouter(prefix="/auth", tags=["auth"])
+
+Conn = Annotated[psycopg.AsyncConnection, Depends(connection)]
+
+
+async def _sign_in(conn: psycopg.AsyncConnection, request: Request, username: str, password: str,
+                   kind: str) -> tuple[str, dict[str, Any]]:
+    user = await users.credentials(conn, username)
+    ok = auth.verify_password(user["password_hash"] if user else None, password)
+    addr = remote_addr(request)
+    if not ok or user is None or user["disabled"]:
+        await audit.record(conn, user["id"] if user else None, username, "login_failed", None, addr)
+        raise Problem(401, "Not signed in", "unknown user name or wrong password (or the account is disabled)",
+                      type_="bad-credentials", headers={"WWW-Authenticate": "Bearer"})
+    token = auth.new_token()
+    ttl = timedelta(minutes=request.app.state.settings.token_ttl_minutes)
+    async with conn.transaction():
+        await users.create_session(conn, auth.token_hash(token), user["id"], kind, ttl, addr)
+        await audit.record(conn, user["id"], username, "login", kind, addr)
+    return token, user
+
+
+async def _credentials_from(request: Request) -> tuple[str, str]:
+    ctype = request.headers.get("content-type", "")
+    try:
+        if ctype.startswith("application/json"):
+            body = await request.json()
+        else:
+            body = dict(await request.form())
+    except ValueError as exc:
+        raise Problem(400, "Invalid request", f"the body could not be read: {exc}") from exc
+    username, password = (body.get("username"), body.get("password")) if isinstance(body, dict) else (None, None)
+    if not isinstance(username, str) or not isinstance(password, str) or not username:
+        raise Problem(422, "Invalid request", "send username and password, as JSON "
+                      '{"username": ..., "password": ...} or as form fields', type_="invalid-request")
+    return username, password
+
+
+@router.post("/token", summary="OAuth2 password flow: a bearer token that expires")
+async def token(conn: Conn, request: Request,
+                form: Annotated[OAuth2PasswordRequestForm, Depends()]) -> dict[str, Any]:
+    tok, _ = await _sign_in(conn, request, form.username, form.password, "bearer")
+    return {"access_token": tok, "token_type": "bearer",
+            "expires_in": request.app.state.settings.token_ttl_minutes * 60}
+
+
+@router.post("/login", summary="Browser sign-in: sets the HttpOnly, SameSite=Strict session cookie")
+async def login(conn: Conn, request: Request, response: Response) -> dict[str, Any]:
+    username, password = await _credentials_from(request)
+    tok, user = await _sign_in(conn, request, username, password, "cookie")
+    settings = request.app.state.settings
+    response.set_cookie(auth.COOKIE_NAME, tok, max_age=settings.token_ttl_minutes * 60, httponly=True,
+                        samesite="strict", secure=settings.cookie_secure, path="/")
+    principal = await users.session_user(conn, auth.token_hash(tok))
+    return {"username": user["username"], "role": user["role"],
+            "communes": await users.unit_codes(conn, principal.unit_ids if principal else None)}
+
+
+@router.post("/logout", summary="Revoke the current session (cookie or bearer) and clear the cookie")
+async def logout(conn: Conn, request: Request, response: Response) -> dict[str, Any]:
+    tok, _ = _token(request.headers)
+    if tok:
+        await users.revoke_session(conn, auth.token_hash(tok))
+    principal = getattr(request.state, "principal", None)
+    if principal is not None:
+        await audit.record(conn, principal.user_id, principal.username, "logout", principal.via, remote_addr(request))
+    response.delete_cookie(auth.COOKIE_NAME, path="/", httponly=True, samesite="strict",
+                           secure=request.app.state.settings.cookie_secure)
+    return {"signed_out": True}
+
+
+@router.get("/me", summary="Who is signed in: user name, role, communes (null: province-wide)")
+async def me(conn: Conn, principal: Annotated[Principal, Depends(require_principal)]) -> dict[str, Any]:
+    return {"username": principal.username, "role": principal.role,
+            "communes": await users.unit_codes(conn, principal.unit_ids)}

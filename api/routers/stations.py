@@ -1,0 +1,41 @@
+"""Headquarters status: ``PUT /stations/{id}/status`` (commanders of the station's commune, admins)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import psycopg
+from fastapi import APIRouter, Depends, Request
+from fastapi.encoders import jsonable_encoder as jsonable
+from pydantic import BaseModel, ConfigDict, Field
+
+from api.database import connection
+from api.security import Principal, remote_addr, require_principal, require_roles
+from data.ops import stations as ops
+
+router = APIRouter(tags=["stations"])
+Conn = Annotated[psycopg.AsyncConnection, Depends(connection)]
+
+
+class StatusIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    hq_status: str = Field(description="One of data.vocab.HQ_STATUSES")
+    note: str | None = None
+    version: int | None = Field(default=None, description="Optional optimistic-concurrency check")
+
+
+@router.put("/stations/{station_id}/status", summary="Change a station's headquarters status (with history)")
+async def put_status(station_id: int, body: StatusIn, request: Request, conn: Conn,
+                     principal: Annotated[Principal, Depends(require_roles("admin", "commander"))]) -> dict[str, Any]:
+    return await ops.set_status(conn, principal, station_id, body.hq_status, body.note, body.version,
+                                remote_addr(request), request.app.state.settings.max_description_chars)
+
+
+@router.get("/stations/{station_id}/status-history", summary="Headquarters status changes of a station")
+async def status_history(station_id: int, conn: Conn,
+                         principal: Annotated[Principal, Depends(require_principal)]) -> dict[str, Any]:
+    rows = await ops.history(conn, station_id)
+    if principal.role == "planner":
+        for r in rows:
+            r["changed_by"] = None
+    return {"items": jsonable(rows)}

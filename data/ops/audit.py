@@ -1,0 +1,34 @@
+"""The audit log: who did or read what, when, from where."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+import psycopg
+from psycopg.rows import dict_row
+
+INSERT_SQL = ("INSERT INTO audit_log (user_id, username, action, target, remote_addr, detail) "
+              "VALUES (%s, %s, %s, %s, %s, %s::jsonb)")
+
+
+async def record(conn: psycopg.AsyncConnection, user_id: int | None, username: str | None, action: str,
+                 target: str | None, remote_addr: str | None, detail: dict[str, Any] | None = None) -> None:
+    await conn.execute(INSERT_SQL, (user_id, username, action, target, remote_addr,
+                                    json.dumps(detail or {}, default=str)))
+
+
+async def search(conn: psycopg.AsyncConnection, *, username: str | None = None, action: str | None = None,
+                 target: str | None = None, since: datetime | None = None, until: datetime | None = None,
+                 limit: int = 100) -> list[dict[str, Any]]:
+    cur = conn.cursor(row_factory=dict_row)
+    await cur.execute(
+        "SELECT id, at, username, action, target, remote_addr, detail FROM audit_log "
+        "WHERE (%(u)s::text IS NULL OR username = %(u)s) AND (%(a)s::text IS NULL OR action LIKE %(a)s) "
+        "AND (%(t)s::text IS NULL OR target LIKE %(t)s) "
+        "AND (%(s)s::timestamptz IS NULL OR at >= %(s)s) AND (%(e)s::timestamptz IS NULL OR at < %(e)s) "
+        "ORDER BY id DESC LIMIT %(n)s",
+        {"u": username, "a": action.replace("*", "%") if action else None,
+         "t": target.replace("*", "%") if target else None, "s": since, "e": until, "n": limit})
+    return await cur.fetchall()

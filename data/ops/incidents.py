@@ -1,0 +1,373 @@
+"""Incidents: validated, idempotent creation (client UUID), workflow under optimistic concurrency, scoped
+reads with personal details redacted for roles that may not see them. Every write also writes its
+``incident_history`` row, its ``event`` (live stream) and its ``audit_log`` row in the same transaction.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import psycopg
+from psycopg.rows import dict_row
+
+from data import vocab
+from data.ops import events, features
+from data.ops.errors import OpsError, conflict, forbidden, invalid, not_found
+from data.ops.scope import COMMAND_ROLES, Actor, in_scope, scope_params, sees_details
+
+LAYER = "incidents"
+CATEGORIES = vocab.codes(vocab.INCIDENT_CATEGORIES)
+SEVERITIES = vocab.codes(vocab.INCIDENT_SEVERITIES)
+SOURCES = vocab.codes(vocab.INCIDENT_SOURCES)
+STATUSES = vocab.codes(vocab.INCIDENT_STATUSES)
+# A new incident this serious or worse alerts the commune's commanders on the live stream.
+ALERT_SEVERITIES = frozenset(SEVERITIES[SEVERITIES.index("serious"):])
+PERSONAL_FIELDS = ("description", "reporter_name", "assignee", "created_by")
+
+# The workflow: new → assigned → in_progress → closed, or transferred to the province.
+TRANSITIONS: dict[str, frozenset[str]] = {
+    "new": frozenset({"assigned", "transferred"}),
+    "assigned": frozenset({"assigned", "in_progress", "transferred"}),
+    "in_progress": frozenset({"closed", "transferred"}),
+    "transferred": frozenset({"assigned", "closed"}),
+    "closed": frozenset(),
+}
+# What an officer may do with an incident assigned to them.
+OFFICER_TRANSITIONS = {("assigned", "in_progress"), ("in_progress", "closed")}
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_description_chars: int = 4000
+    future_tolerance_s: int = 300
+
+
+@dataclass(frozen=True)
+class NewIncident:
+    id: uuid.UUID
+    category: str
+    severity: str
+    occurred_at: datetime
+    lon: float
+    lat: float
+    accuracy_m: float | None = None
+    description: str | None = None
+    source: str = "officer"
+    reporter_name: str | None = None
+
+    def body_hash(self) -> str:
+        # Canonical form: a retry that spells the same instant or number differently is still the same body.
+        canon = {"id": str(self.id), "category": self.category, "severity": self.severity,
+                 "occurred_at": self.occurred_at.astimezone(UTC).isoformat(), "lon": round(self.lon, 9),
+                 "lat": round(self.lat, 9), "accuracy_m": self.accuracy_m, "description": self.description,
+                 "source": self.source, "reporter_name": self.reporter_name}
+        return hashlib.sha256(json.dumps(canon, sort_keys=True).encode()).hexdigest()
+
+
+def _valid_list(name: str, value: str, valid: list[str]) -> None:
+    if value not in valid:
+        raise invalid(f"unknown {name} {value!r}; valid values: {', '.join(valid)}", field=name, valid=valid)
+
+
+def check_fields(item: NewIncident, limits: Limits, now: datetime | None = None) -> None:
+    """Everything that can be checked without the database; raises OpsError saying what to fix."""
+    _valid_list("category", item.category, CATEGORIES)
+    _valid_list("severity", item.severity, SEVERITIES)
+    _valid_list("source", item.source, SOURCES)
+    if item.occurred_at.tzinfo is None:
+        raise invalid("occurred_at needs a UTC offset, e.g. 2025-08-01T14:30:00+07:00", field="occurred_at")
+    now = now or datetime.now(UTC)
+    if item.occurred_at > now + timedelta(seconds=limits.future_tolerance_s):
+        raise invalid(f"occurred_at {item.occurred_at.isoformat()} is in the future (server time "
+                      f"{now.isoformat(timespec='seconds')}); send the time the incident happened",
+                      field="occurred_at")
+    if item.description is not None and len(item.description) > limits.max_description_chars:
+        raise invalid(f"description has {len(item.description)} characters; the limit is "
+                      f"{limits.max_description_chars}: shorten it", field="description",
+                      limit=limits.max_description_chars)
+    if not (-90 <= item.lat <= 90 and -180 <= item.lon <= 180):
+        if -90 <= item.lon <= 90 and -180 <= item.lat <= 180:
+            raise invalid(f"lat={item.lat} is out of range but lon and lat swapped would be valid: the "
+                          "coordinates look swapped; send lon (east, x) and lat (north, y)", field="lat",
+                          swapped=True)
+        raise invalid("lon must lie in [-180, 180] and lat in [-90, 90]", field="lon")
+    if item.accuracy_m is not None and item.accuracy_m < 0:
+        raise invalid("accuracy_m must be zero or more metres", field="accuracy_m")
+
+
+UNIT_AT_SQL = """
+SELECT u.id, u.code, u.name FROM admin_unit u
+ WHERE u.era = '2025' AND u.kind IN ('commune', 'ward', 'township')
+   AND ST_Intersects(u.geom, ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326))
+ ORDER BY u.id LIMIT 1
+"""
+
+OUTSIDE_SQL = """
+SELECT ST_Distance(p.geom::geography, ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326)::geography),
+       ST_Intersects(p.geom, ST_SetSRID(ST_MakePoint(%(lat)s, %(lon)s), 4326)), p.name
+  FROM admin_unit p WHERE p.era = '2025' AND p.kind = 'province' ORDER BY p.id LIMIT 1
+"""
+
+
+async def locate(conn: psycopg.AsyncConnection, lon: float, lat: float) -> dict[str, Any]:
+    """The commune of 2025 containing the point, or an OpsError saying how far outside it is."""
+    cur = conn.cursor(row_factory=dict_row)
+    await cur.execute(UNIT_AT_SQL, {"lon": lon, "lat": lat})
+    unit = await cur.fetchone()
+    if unit is not None:
+        return unit
+    row = await (await conn.execute(OUTSIDE_SQL, {"lon": lon, "lat": lat})).fetchone()
+    if row is None:
+        raise invalid(f"the point lon={lon}, lat={lat} lies in no commune of 2025 (no province outline is "
+                      "loaded to measure the distance)", field="lon")
+    dist_m, swapped_inside, province = row
+    if swapped_inside:
+        raise invalid(f"the point lon={lon}, lat={lat} is outside {province}, but lon={lat}, lat={lon} is "
+                      "inside: the coordinates look swapped; send lon (east, x) then lat (north, y)",
+                      field="lon", swapped=True)
+    if dist_m > 1.0:
+        km = round(dist_m / 1000, 1)
+        raise invalid(f"the point lon={lon}, lat={lat} is {km} km outside {province}; check the GPS fix",
+                      field="lon", distance_km=km)
+    raise invalid(f"the point lon={lon}, lat={lat} lies in {province} but in no commune of 2025", field="lon")
+
+
+CREATE_SQL = """
+WITH ins AS (
+  INSERT INTO incident (id, category, severity, occurred_at, accuracy_m, source, description, reporter_name,
+                        created_by, body_hash, geom)
+  SELECT %(id)s, %(category)s, %(severity)s, %(occurred_at)s, %(accuracy_m)s, %(source)s, %(description)s,
+         %(reporter_name)s, %(uid)s, %(body_hash)s, ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326)
+   WHERE """ + in_scope("%(unit_id)s") + """
+  ON CONFLICT (id) DO NOTHING
+  RETURNING id, status, version, unit_id
+), hist AS (
+  INSERT INTO incident_history (incident_id, user_id, version, from_status, to_status, changes)
+  SELECT id, %(uid)s, version, NULL, status, '{"created": true}'::jsonb FROM ins
+), aud AS (
+  INSERT INTO audit_log (user_id, username, action, target, remote_addr, detail)
+  SELECT %(uid)s, %(username)s, 'incident.create', 'incident:' || id, %(addr)s,
+         jsonb_build_object('unit_id', unit_id, 'category', %(category)s, 'severity', %(severity)s) FROM ins
+)
+SELECT id FROM ins
+"""  # noqa: S608 - in_scope() is a constant fragment; every value is a bound parameter
+
+SELECT_SQL = """
+SELECT i.id, i.category, i.severity, i.status, i.occurred_at, i.reported_at, ST_X(i.geom) AS lon,
+       ST_Y(i.geom) AS lat, i.accuracy_m, i.unit_id, u.code AS unit_code, u.name AS unit_name, i.source,
+       i.version, i.updated_at, i.description, i.reporter_name, a.username AS assignee, i.assignee_id,
+       c.username AS created_by, i.body_hash, i.is_generated
+  FROM incident i
+  LEFT JOIN admin_unit u ON u.id = i.unit_id
+  LEFT JOIN app_user a ON a.id = i.assignee_id
+  LEFT JOIN app_user c ON c.id = i.created_by
+"""
+
+
+def representation(row: dict[str, Any], actor: Actor) -> dict[str, Any]:
+    out = {k: row[k] for k in ("category", "severity", "status", "occurred_at", "reported_at", "lon", "lat",
+                               "accuracy_m", "unit_code", "unit_name", "source", "version", "updated_at",
+                               *PERSONAL_FIELDS)}
+    out["id"] = str(row["id"])
+    if not sees_details(actor):
+        for f in PERSONAL_FIELDS:
+            out[f] = None
+        out["redacted"] = list(PERSONAL_FIELDS)
+    return out
+
+
+async def fetch(conn: psycopg.AsyncConnection, incident_id: uuid.UUID, lock: bool = False) -> dict[str, Any] | None:
+    cur = conn.cursor(row_factory=dict_row)
+    await cur.execute(SELECT_SQL + " WHERE i.id = %s" + (" FOR UPDATE OF i" if lock else ""), (incident_id,))
+    return await cur.fetchone()
+
+
+async def _emit_created(conn: psycopg.AsyncConnection, row: dict[str, Any]) -> None:
+    feature = await features.public_feature(conn, LAYER, row["id"])
+    payload = {"feature": feature, "unit_code": row["unit_code"]}
+    await events.emit(conn, "incident_created", LAYER, row["unit_id"], payload)
+    if row["severity"] in ALERT_SEVERITIES:
+        await events.emit(conn, "alert", LAYER, row["unit_id"], {**payload, "audience": "commander"})
+
+
+async def create(conn: psycopg.AsyncConnection, actor: Actor, item: NewIncident, limits: Limits,
+                 addr: str | None, *, in_transaction: bool = False) -> tuple[int, dict[str, Any]]:
+    """Store a new incident once. Returns (201, incident) when stored now, (200, incident) for a retry of the
+    same body; raises OpsError 409 for the same id with another body, 403 outside the actor's communes."""
+    check_fields(item, limits)
+    unit = await locate(conn, item.lon, item.lat)
+    scope = scope_params(actor)
+    if not scope["scope_all"] and unit["id"] not in scope["scope_units"]:
+        raise forbidden(f"the point lies in {unit['name']} ({unit['code']}), outside your communes",
+                        unit_code=unit["code"])
+    digest = item.body_hash()
+    params = {"id": item.id, "category": item.category, "severity": item.severity,
+              "occurred_at": item.occurred_at, "accuracy_m": item.accuracy_m, "source": item.source,
+              "description": item.description, "reporter_name": item.reporter_name, "uid": actor.user_id,
+              "username": actor.username, "body_hash": digest, "lon": item.lon, "lat": item.lat,
+              "unit_id": unit["id"], "addr": addr, **scope}
+    async with conn.transaction():
+        # ON CONFLICT DO NOTHING waits for a concurrent insert of the same id to finish, so exactly one
+        # request stores it and every other one compares bodies against the committed row.
+        inserted = await (await conn.execute(CREATE_SQL, params)).fetchone()
+        row = await fetch(conn, item.id)
+        if inserted is not None:
+            await _emit_created(conn, row)
+    if row is None:  # the WHERE refused it: cannot happen after the check above unless units changed meanwhile
+        raise forbidden("the point lies outside your communes")
+    if inserted is not None:
+        return 201, row
+    if row["body_hash"] != digest:
+        raise conflict(f"incident {item.id} exists with a different body; a retry must resend the same body, "
+                       "a new report needs a new id", id=str(item.id))
+    return 200, row
+
+
+def _assignee_sql() -> str:
+    return ("SELECT u.id, u.role, array_agg(uu.unit_id) FILTER (WHERE uu.unit_id IS NOT NULL) FROM app_user u "
+            "LEFT JOIN app_user_unit uu ON uu.user_id = u.id WHERE u.username = %s AND NOT u.disabled GROUP BY u.id")
+
+
+async def update(conn: psycopg.AsyncConnection, actor: Actor, incident_id: uuid.UUID, version: int,
+                 changes: dict[str, Any], addr: str | None, limits: Limits) -> dict[str, Any]:
+    """Apply a workflow step or an edit under optimistic concurrency (stale version → 409)."""
+    async with conn.transaction():
+        row = await fetch(conn, incident_id, lock=True)
+        if row is None:
+            raise not_found(f"there is no incident {incident_id}")
+        scope = scope_params(actor)
+        if not scope["scope_all"] and row["unit_id"] not in scope["scope_units"]:
+            raise forbidden(f"incident {incident_id} lies in {row['unit_name']} ({row['unit_code']}), outside "
+                            "your communes")
+        if row["version"] != version:
+            raise conflict(f"incident {incident_id} has changed: your version is {version}, the current one is "
+                           f"{row['version']}; reload it and apply your change again", current_version=row["version"])
+        sets: dict[str, Any] = {}
+        status = changes.get("status")
+        if "assignee" in changes and changes["assignee"] is not None and status is None:
+            status = "assigned"
+        if status is not None:
+            _valid_list("status", status, STATUSES)
+            allowed = TRANSITIONS[row["status"]]
+            if status not in allowed:
+                raise conflict(f"an incident that is {row['status']!r} cannot become {status!r}; allowed next: "
+                               f"{', '.join(sorted(allowed)) or 'none (closed)'}", allowed=sorted(allowed))
+            if actor.role not in COMMAND_ROLES:
+                mine = row["assignee_id"] is not None and row["assignee_id"] == actor.user_id
+                if not mine or (row["status"], status) not in OFFICER_TRANSITIONS:
+                    raise forbidden("an officer may only start (assigned → in_progress) and close (in_progress → "
+                                    "closed) incidents assigned to them; commanders assign and transfer")
+            sets["status"] = status
+        if status == "assigned":
+            name = changes.get("assignee")
+            if not name:
+                raise invalid("assigning needs an assignee: the user name of an officer of this commune",
+                              field="assignee")
+            found = await (await conn.execute(_assignee_sql(), (name,))).fetchone()
+            if found is None:
+                raise invalid(f"there is no active user {name!r} to assign", field="assignee")
+            if found[2] is not None and row["unit_id"] not in found[2]:
+                raise invalid(f"{name!r} does not serve in {row['unit_name']} ({row['unit_code']})", field="assignee")
+            sets["assignee_id"] = found[0]
+        for field in ("category", "severity", "description", "reporter_name"):
+            if changes.get(field) is not None:
+                if actor.role not in COMMAND_ROLES:
+                    raise forbidden(f"only commanders edit {field}")
+                if field == "category":
+                    _valid_list("category", changes[field], CATEGORIES)
+                if field == "severity":
+                    _valid_list("severity", changes[field], SEVERITIES)
+                if field == "description" and len(changes[field]) > limits.max_description_chars:
+                    raise invalid(f"description has {len(changes[field])} characters; the limit is "
+                                  f"{limits.max_description_chars}", field="description")
+                sets[field] = changes[field]
+        if not sets:
+            raise invalid("nothing to change: send status, assignee, category, severity or description")
+        assign = ", ".join(f"{k} = %({k})s" for k in sets)
+        await conn.execute(f"UPDATE incident SET {assign}, version = version + 1, updated_at = now() "  # noqa: S608
+                           "WHERE id = %(id)s", {**sets, "id": incident_id})
+        logged = {k: (v if k != "description" else "(changed)") for k, v in changes.items() if v is not None}
+        await conn.execute(
+            "INSERT INTO incident_history (incident_id, user_id, version, from_status, to_status, changes) "
+            "VALUES (%s, %s, %s, %s, %s, %s::jsonb)",
+            (incident_id, actor.user_id, version + 1, row["status"], sets.get("status", row["status"]),
+             json.dumps(logged, default=str)))
+        new = await fetch(conn, incident_id)
+        await events.emit(conn, "incident_updated", LAYER, new["unit_id"],
+                          {"feature": await features.public_feature(conn, LAYER, incident_id),
+                           "unit_code": new["unit_code"]})
+        await conn.execute(
+            "INSERT INTO audit_log (user_id, username, action, target, remote_addr, detail) "
+            "VALUES (%s, %s, 'incident.update', %s, %s, %s::jsonb)",
+            (actor.user_id, actor.username, f"incident:{incident_id}", addr, json.dumps(logged, default=str)))
+    return new
+
+
+async def read(conn: psycopg.AsyncConnection, actor: Actor, incident_id: uuid.UUID,
+               addr: str | None) -> dict[str, Any]:
+    cur = conn.cursor(row_factory=dict_row)
+    await cur.execute(SELECT_SQL + " WHERE i.id = %(id)s AND " + in_scope("i.unit_id"),
+                      {"id": incident_id, **scope_params(actor)})
+    row = await cur.fetchone()
+    if row is None:
+        raise not_found(f"there is no incident {incident_id} in your communes")
+    if sees_details(actor):
+        await _audit_read(conn, actor, [str(incident_id)], addr)
+    return representation(row, actor)
+
+
+async def _audit_read(conn: psycopg.AsyncConnection, actor: Actor, ids: list[str], addr: str | None) -> None:
+    target = f"incident:{ids[0]}" if len(ids) == 1 else f"incidents:{len(ids)}"
+    await conn.execute(
+        "INSERT INTO audit_log (user_id, username, action, target, remote_addr, detail) "
+        "VALUES (%s, %s, 'incident.read_personal', %s, %s, %s::jsonb)",
+        (actor.user_id, actor.username, target, addr, json.dumps({"ids": ids[:500]})))
+
+
+async def search(conn: psycopg.AsyncConnection, actor: Actor, addr: str | None, *, status: str | None = None,
+                 unit_code: str | None = None, since: datetime | None = None, limit: int = 100,
+                 offset: int = 0) -> list[dict[str, Any]]:
+    if status is not None:
+        _valid_list("status", status, STATUSES)
+    cur = conn.cursor(row_factory=dict_row)
+    await cur.execute(
+        SELECT_SQL + " WHERE " + in_scope("i.unit_id")
+        + " AND (%(status)s::text IS NULL OR i.status = %(status)s)"
+          " AND (%(code)s::text IS NULL OR u.code = %(code)s)"
+          " AND (%(since)s::timestamptz IS NULL OR i.occurred_at >= %(since)s)"
+          " ORDER BY i.occurred_at DESC, i.id LIMIT %(limit)s OFFSET %(offset)s",
+        {"status": status, "code": unit_code, "since": since, "limit": limit, "offset": offset,
+         **scope_params(actor)})
+    rows = await cur.fetchall()
+    if rows and sees_details(actor):
+        await _audit_read(conn, actor, [str(r["id"]) for r in rows], addr)
+    return [representation(r, actor) for r in rows]
+
+
+HISTORY_SQL = """
+SELECT h.at, h.version, h.from_status, h.to_status, h.changes, u.username FROM incident_history h
+  JOIN incident i ON i.id = h.incident_id LEFT JOIN app_user u ON u.id = h.user_id
+ WHERE h.incident_id = %(id)s AND """ + in_scope("i.unit_id") + """ ORDER BY h.id
+"""  # noqa: S608
+
+
+async def history(conn: psycopg.AsyncConnection, actor: Actor, incident_id: uuid.UUID) -> list[dict[str, Any]]:
+    cur = conn.cursor(row_factory=dict_row)
+    await cur.execute(HISTORY_SQL, {"id": incident_id, **scope_params(actor)})
+    rows = await cur.fetchall()
+    if not rows:
+        raise not_found(f"there is no incident {incident_id} in your communes")
+    if not sees_details(actor):
+        for r in rows:
+            r["username"] = None
+            r["changes"] = {k: v for k, v in r["changes"].items() if k not in ("assignee", "description",
+                                                                              "reporter_name")}
+    return rows
+
+
+__all__ = ["OpsError", "NewIncident", "Limits", "create", "update", "read", "search", "history"]

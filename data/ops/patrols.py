@@ -1,0 +1,115 @@
+"""Patrol check-ins: stored once per client UUID, accepted within the check-in radius of the point, else
+stored flagged with the distance. The patrol-points layer shows the last accepted visit and overdue."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import psycopg
+from psycopg.rows import dict_row
+
+from data.ops import events, features
+from data.ops.errors import conflict, forbidden, invalid, not_found
+from data.ops.scope import Actor, in_scope, scope_params
+
+LAYER = "patrol-points"
+
+POINT_SQL = """
+SELECT p.id, p.name, p.kind, p.unit_id, u.code AS unit_code, u.name AS unit_name, p.visit_interval_hours,
+       ST_X(p.geom) AS lon, ST_Y(p.geom) AS lat,
+       ST_Distance(p.geom::geography, ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326)::geography) AS distance_m
+  FROM patrol_point p LEFT JOIN admin_unit u ON u.id = p.unit_id WHERE p.id = %(pid)s
+"""
+
+INSERT_SQL = """
+INSERT INTO patrol_visit (client_id, patrol_point_id, visited_at, user_id, accuracy_m, distance_m, accepted, note,
+                          geom)
+VALUES (%(cid)s, %(pid)s, %(at)s, %(uid)s, %(acc)s, %(dist)s, %(ok)s, %(note)s,
+        ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326))
+ON CONFLICT (client_id) DO NOTHING RETURNING id
+"""
+
+VISIT_SQL = """
+SELECT v.client_id AS id, v.patrol_point_id, v.visited_at, v.accuracy_m, v.distance_m, v.accepted, v.note,
+       ST_X(v.geom) AS lon, ST_Y(v.geom) AS lat, v.user_id
+  FROM patrol_visit v WHERE v.client_id = %s
+"""
+
+STATUS_SQL = """
+SELECT p.id, p.name, p.kind, u.code AS unit_code, p.visit_interval_hours, ST_X(p.geom) AS lon, ST_Y(p.geom) AS lat,
+       v.visited_at AS last_visit_at,
+       (v.visited_at IS NULL OR v.visited_at < now() - make_interval(hours => p.visit_interval_hours)) AS overdue,
+       (SELECT count(*) FROM patrol_visit f WHERE f.patrol_point_id = p.id AND NOT f.accepted) AS flagged_visits
+  FROM patrol_point p LEFT JOIN admin_unit u ON u.id = p.unit_id
+  LEFT JOIN LATERAL (SELECT visited_at FROM patrol_visit WHERE patrol_point_id = p.id AND accepted
+                      ORDER BY visited_at DESC LIMIT 1) v ON true
+ WHERE p.id = %(pid)s AND """ + in_scope("p.unit_id") + """
+"""  # noqa: S608 - constant scope fragment, bound parameters
+
+
+async def check_in(conn: psycopg.AsyncConnection, actor: Actor, point_id: int, visit_id: uuid.UUID, lon: float,
+                   lat: float, accuracy_m: float | None, visited_at: datetime | None, note: str | None,
+                   radius_m: float, addr: str | None, future_tolerance_s: int = 300) -> tuple[int, dict[str, Any]]:
+    if not (-90 <= lat <= 90 and -180 <= lon <= 180):
+        raise invalid("lon must lie in [-180, 180] and lat in [-90, 90]"
+                      + ("; they look swapped" if -90 <= lon <= 90 else ""), field="lon")
+    now = datetime.now(UTC)
+    if visited_at is not None:
+        if visited_at.tzinfo is None:
+            raise invalid("visited_at needs a UTC offset, e.g. 2025-08-01T14:30:00+07:00", field="visited_at")
+        if visited_at > now + timedelta(seconds=future_tolerance_s):
+            raise invalid(f"visited_at {visited_at.isoformat()} is in the future", field="visited_at")
+    cur = conn.cursor(row_factory=dict_row)
+    await cur.execute(POINT_SQL, {"pid": point_id, "lon": lon, "lat": lat})
+    point = await cur.fetchone()
+    if point is None:
+        raise not_found(f"there is no patrol point {point_id}")
+    scope = scope_params(actor)
+    if not scope["scope_all"] and point["unit_id"] not in scope["scope_units"]:
+        raise forbidden(f"patrol point {point_id} lies in {point['unit_name']} ({point['unit_code']}), outside "
+                        "your communes")
+    dist = float(point["distance_m"])
+    accepted = dist <= radius_m
+    params = {"cid": visit_id, "pid": point_id, "at": visited_at or now, "uid": actor.user_id, "acc": accuracy_m,
+              "dist": dist, "ok": accepted, "note": note, "lon": lon, "lat": lat}
+    async with conn.transaction():
+        inserted = await (await conn.execute(INSERT_SQL, params)).fetchone()
+        await cur.execute(VISIT_SQL, (visit_id,))
+        visit = await cur.fetchone()
+        if inserted is not None:
+            feature = await features.public_feature(conn, LAYER, point_id)
+            await events.emit(conn, "patrol_visit", LAYER, point["unit_id"],
+                              {"feature": feature, "unit_code": point["unit_code"],
+                               "visit": {"id": str(visit_id), "accepted": accepted, "distance_m": round(dist, 1)}})
+            await conn.execute(
+                "INSERT INTO audit_log (user_id, username, action, target, remote_addr, detail) "
+                "VALUES (%s, %s, 'patrol.visit', %s, %s, %s::jsonb)",
+                (actor.user_id, actor.username, f"patrol_point:{point_id}", addr,
+                 json.dumps({"visit": str(visit_id), "accepted": accepted, "distance_m": round(dist, 1)})))
+    out = _visit_out(visit, radius_m)
+    if inserted is not None:
+        return 201, out
+    if visit["patrol_point_id"] != point_id or visit["user_id"] != actor.user_id:
+        raise conflict(f"visit {visit_id} was already recorded for another point or user; a new check-in needs "
+                       "a new id", id=str(visit_id))
+    return 200, out
+
+
+def _visit_out(v: dict[str, Any], radius_m: float) -> dict[str, Any]:
+    return {"id": str(v["id"]), "patrol_point_id": v["patrol_point_id"], "visited_at": v["visited_at"],
+            "lon": v["lon"], "lat": v["lat"], "accuracy_m": v["accuracy_m"],
+            "distance_m": round(v["distance_m"], 1), "accepted": v["accepted"], "radius_m": radius_m,
+            "flag": None if v["accepted"] else f"{round(v['distance_m'])} m from the point, beyond the "
+                                                f"{round(radius_m)} m check-in radius"}
+
+
+async def status(conn: psycopg.AsyncConnection, actor: Actor, point_id: int) -> dict[str, Any]:
+    cur = conn.cursor(row_factory=dict_row)
+    await cur.execute(STATUS_SQL, {"pid": point_id, **scope_params(actor)})
+    row = await cur.fetchone()
+    if row is None:
+        raise not_found(f"there is no patrol point {point_id} in your communes")
+    return row
