@@ -1,0 +1,50 @@
+"""A real GIS client: GDAL's OAPIF driver lists every collection and reads every layer completely.
+
+Counts are taken on the client side (rows of the GeoPackage GDAL wrote), never from numberMatched.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+
+from layers import registry
+from tests.test_layers_support import count, layers_template, seeded_ro  # noqa: F401
+
+HEADERS = "X-Sitmap-Test-Role: commander"
+EXPECTED = {
+    "communes": "SELECT count(*) FROM admin_unit WHERE era = '2025'",
+    "communes-pre2025": "SELECT count(*) FROM admin_unit WHERE era = 'pre2025' AND kind = 'commune'",
+    "districts-pre2025": "SELECT count(*) FROM admin_unit WHERE kind = 'district'",
+    "stations": "SELECT count(*) FROM station WHERE valid_to IS NULL OR valid_to >= current_date",
+    "villages": "SELECT count(*) FROM settlement",
+    "roads": "SELECT count(*) FROM road_edge",
+    "patrol-points": "SELECT count(*) FROM patrol_point",
+    "incidents": "SELECT count(*) FROM incident",
+    "key-areas": "SELECT count(*) FROM designation",
+    "hotspots": "SELECT count(*) FROM hotspot_cell WHERE run_id = (SELECT max(id) FROM hotspot_run)",
+    "service-stats": "SELECT count(*) FROM service_stat",
+}
+
+
+def gdal(args: list[str], tmp_path) -> str:
+    env = {**os.environ, "GDAL_HTTP_HEADERS": HEADERS, "CPL_DEBUG": "OFF", "GDAL_HTTP_TIMEOUT": "60"}
+    done = subprocess.run(args, capture_output=True, text=True, env=env, timeout=300, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_gdal_lists_and_reads_every_layer(start_server, seeded_ro, tmp_path):  # noqa: F811
+    base = start_server(seeded_ro, env={"SITMAP_TRUST_TEST_PRINCIPAL": "1"})
+    listing = gdal(["ogrinfo", "-ro", "-q", f"OAPIF:{base}"], tmp_path)
+    listed = {line.split(":", 1)[1].strip().split(" ")[0] for line in listing.splitlines() if ":" in line}
+    assert {lay.id for lay in registry.all_layers()} <= listed
+    assert set(EXPECTED) == {lay.id for lay in registry.all_layers()}
+    for layer_id, query in EXPECTED.items():
+        out = tmp_path / f"{layer_id}.gpkg"
+        gdal(["ogr2ogr", "-f", "GPKG", str(out), f"OAPIF:{base}", layer_id, "-oo", "PAGE_SIZE=500"], tmp_path)
+        with sqlite3.connect(out) as db:
+            table = db.execute("SELECT table_name FROM gpkg_contents").fetchone()[0]
+            got = db.execute(f'SELECT count(*) FROM "{table}"').fetchone()[0]  # noqa: S608
+        assert got == count(seeded_ro, query) > 0, layer_id

@@ -1,0 +1,120 @@
+"""Shared helpers of the layer tests (no tests here): a small seeded database and principal headers.
+
+The seed uses the real 2025 communes (data/reference) and generates a few rows per table in SQL, so the
+tests can compare what the API returns with what the database holds.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import psycopg
+import pytest
+
+REFERENCE = Path(__file__).resolve().parent.parent / "data" / "reference" / "communes-2025.geojson"
+
+
+def role(name: str, units: list[int] | None = None) -> dict[str, str]:
+    headers = {"X-Sitmap-Test-Role": name}
+    if units is not None:
+        headers["X-Sitmap-Test-Units"] = ",".join(map(str, units))
+    return headers
+
+
+COMMANDER = role("commander")
+PLANNER = role("planner")
+
+
+def seed(url: str, incidents_per_unit: int = 20) -> None:
+    communes = json.loads(REFERENCE.read_text(encoding="utf-8"))["features"]
+    with psycopg.connect(url, autocommit=True) as c:
+        for i, f in enumerate(communes, 1):
+            p = f["properties"]
+            c.execute("INSERT INTO admin_unit (id, era, code, name, name_ascii, kind, population, geom) "
+                      "VALUES (%s, '2025', %s, %s, %s, %s, %s, "
+                      "ST_Multi(ST_MakeValid(ST_SetSRID(ST_GeomFromGeoJSON(%s), 4326))))",
+                      (i, p["code"], p["name"], p["name"], p["kind"], 1000 * i, json.dumps(f["geometry"])))
+        c.execute("""INSERT INTO admin_unit (id, era, code, name, name_ascii, kind, geom)
+                     SELECT 1000 + id, 'pre2025', 'P' || code, 'Xã cũ ' || name, name_ascii, 'commune', geom
+                       FROM admin_unit WHERE era = '2025' AND id <= 20""")
+        c.execute("""INSERT INTO admin_unit (id, era, code, name, name_ascii, kind, geom)
+                     SELECT 2000, 'pre2025', 'D1', 'Huyện Mẫu', 'huyen mau', 'district', ST_Multi(ST_Union(geom))
+                       FROM admin_unit WHERE era = '2025' AND id <= 5""")
+        c.execute("""INSERT INTO station (code, name, kind, unit_id, hq_status, officers, valid_from, geom)
+                     SELECT 'S' || id, 'Công an ' || name, 'commune_police', id,
+                            (ARRAY['independent', 'shared', 'planned'])[1 + id % 3], 20, '2025-07-01',
+                            ST_PointOnSurface(geom) FROM admin_unit WHERE era = '2025'""")
+        c.execute("""INSERT INTO station (code, name, kind, unit_id, hq_status, officers, valid_from, valid_to, geom)
+                     SELECT 'D' || id, 'Công an huyện ' || id, 'district_police', id, 'independent', 30,
+                            '2010-01-01', '2025-02-28', ST_PointOnSurface(geom)
+                       FROM admin_unit WHERE era = '2025' AND id <= 10""")
+        c.execute("""INSERT INTO settlement (name, name_ascii, kind, population, unit_id, geom)
+                     SELECT 'Bản ' || u.id || '-' || (d.path[1]), 'ban', 'ban', 100 + d.path[1], u.id, d.geom
+                       FROM admin_unit u, ST_Dump(ST_GeneratePoints(u.geom, 4, u.id)) d WHERE u.era = '2025'""")
+        c.execute("""INSERT INTO road_edge (source, target, road_class, length_m, cost_s, reverse_cost_s, name, geom)
+                     SELECT a.id, b.id, 'commune', 1000, 60, 60, 'Đường ' || a.id, ST_MakeLine(a.geom, b.geom)
+                       FROM settlement a JOIN settlement b ON b.id = a.id + 1 AND b.unit_id = a.unit_id""")
+        c.execute("""INSERT INTO patrol_point (name, kind, unit_id, visit_interval_hours, geom)
+                     SELECT 'Chốt ' || s.id, 'checkpoint', s.unit_id, 24, s.geom FROM settlement s""")
+        # A third of the points were visited 40 h ago (overdue at 24 h), a third 2 h ago, a third never.
+        c.execute("""INSERT INTO patrol_visit (patrol_point_id, visited_at, accepted)
+                     SELECT id, now() - CASE WHEN id % 3 = 0 THEN interval '40 hours' ELSE interval '2 hours' END,
+                            true FROM patrol_point WHERE id % 3 <> 2""")
+        c.execute("""INSERT INTO designation (kind, unit_id, status, valid_from, geom)
+                     SELECT 'drug_key', id, 'approved', '2025-07-01', geom FROM admin_unit
+                      WHERE era = '2025' AND id % 4 = 0""")
+        c.execute("""INSERT INTO service_stat (unit_id, agency, period_start, received, online)
+                     SELECT id, 'peoples_committee', '2025-07-01', 100 + id, 50 + id FROM admin_unit
+                      WHERE era = '2025' AND id % 2 = 0""")
+        c.execute("""INSERT INTO incident (id, category, severity, occurred_at, status, description, reporter_name,
+                                           geom)
+                     SELECT gen_random_uuid(), (ARRAY['drugs', 'theft', 'traffic', 'other'])[1 + d.path[1] %% 4],
+                            (ARRAY['administrative', 'less_serious', 'serious', 'very_serious',
+                                   'particularly_serious'])[1 + (d.path[1] + u.id) %% 5],
+                            timestamptz '2025-01-01' + (d.path[1] * 7 + u.id) * interval '1 day',
+                            'new', 'Mô tả vụ việc ' || d.path[1], 'Nguyễn Văn ' || u.id, d.geom
+                       FROM admin_unit u, ST_Dump(ST_GeneratePoints(u.geom, %s, u.id)) d
+                      WHERE u.era = '2025'""", (incidents_per_unit,))
+        c.execute("""INSERT INTO hotspot_run (id, method, cell_size_m, created_at) VALUES
+                     (1, 'gi_star', 2000, now() - interval '1 day'), (2, 'gi_star', 2000, now())""")
+        c.execute("""INSERT INTO hotspot_cell (run_id, cell, count, z, p, class, geom)
+                     SELECT r, 'c' || id, 5, 2.8, 0.004, 'hot_99', ST_Envelope(ST_Buffer(ST_PointOnSurface(geom), 0.01))
+                       FROM admin_unit, generate_series(1, 2) r WHERE era = '2025' AND id <= 6""")
+        c.execute("ANALYZE")
+
+
+def count(url: str, query: str, params: tuple = ()) -> int:
+    with psycopg.connect(url) as c:
+        return c.execute(query, params).fetchone()[0]
+
+
+@pytest.fixture(scope="session")
+def layers_template(cluster, schema_template) -> str:
+    from tests.conftest import clone_database
+
+    seed(clone_database(cluster, schema_template, "layers_template"))
+    return "layers_template"
+
+
+@pytest.fixture(scope="session")
+def seeded_ro(cluster, layers_template) -> str:
+    """A seeded database shared by the tests that only read."""
+    from tests.conftest import clone_database
+
+    return clone_database(cluster, layers_template, "layers_read")
+
+
+@pytest.fixture
+def seeded_db(cluster, layers_template):
+    """A private seeded database for a test that writes."""
+    from tests.conftest import clone_database, drop_database
+
+    url = clone_database(cluster, layers_template)
+    yield url
+    drop_database(cluster, url.split("/")[-1].split("?")[0])
+
+
+@pytest.fixture
+def api(make_client, seeded_ro):
+    return make_client(seeded_ro, trust_test_principal=True, data_version_ttl_s=0.0)
