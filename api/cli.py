@@ -140,6 +140,47 @@ def serve(
                 workers=workers or s.workers, log_level="info", proxy_headers=False)
 
 
+export_app = typer.Typer(help="Exports: printable briefing maps.", no_args_is_help=True)
+app.add_typer(export_app, name="export")
+
+
+@export_app.command("briefing", help="A briefing map of one commune: self-contained HTML (opens with no server), "
+                                     "or PDF/PNG printed by headless Chromium.")
+def export_briefing(
+    commune: Annotated[str, typer.Option(help="Official code or name (diacritics optional), e.g. 03166 or "
+                                              "'Mường Chà'.")],
+    format: Annotated[str, typer.Option("--format", help="html | pdf | png")] = "html",
+    output: Annotated[Path | None, typer.Option(help="Output file; default briefing-<code>.<format>.")] = None,
+    lang: Annotated[str, typer.Option(help="vi | en")] = "vi",
+    until: Annotated[str | None, typer.Option(help="End of the period (ISO date/time, Asia/Ho_Chi_Minh); "
+                                                   "default: now.")] = None,
+) -> None:
+    from zoneinfo import ZoneInfo
+
+    from data.briefing import UnitNotFound
+    from web.briefing import export
+
+    if format not in ("html", "pdf", "png"):
+        _fail(f"--format must be html, pdf or png, not {format!r}", 2)
+    if lang not in ("vi", "en"):
+        _fail(f"--lang must be vi or en, not {lang!r}", 2)
+    end = None
+    if until:
+        try:
+            end = datetime.fromisoformat(until)
+        except ValueError:
+            _fail(f"--until {until!r} is not an ISO date or date-time (e.g. 2026-11-01)", 2)
+        if end.tzinfo is None:
+            end = end.replace(tzinfo=ZoneInfo("Asia/Ho_Chi_Minh"))
+    try:
+        path = export(_url(), commune, format, output, lang=lang, until=end)
+    except UnitNotFound as exc:
+        _fail(str(exc), 2)
+    except (FileNotFoundError, RuntimeError) as exc:
+        _fail(str(exc))
+    typer.echo(f"briefing written: {path}")
+
+
 def main() -> None:  # pragma: no cover - console entry for `python -m api.cli`
     app()
 

@@ -111,7 +111,9 @@ async def search_units(conn: psycopg.AsyncConnection, query: str, limit: int = 2
         rows = await cur.fetchall()
     return [{
         "id": r["id"], "code": r["code"], "name": r["name"], "kind": r["kind"], "kind_label": _kind_label(r["kind"]),
-        "era": r["era"], "former": r["former"], "parent": r["parent_name"], "variant": r["variant"],
+        "era": r["era"], "former": r["former"], "parent": r["parent_name"],
+        # A recorded spelling that differs from the unit's own name (how "sa tong" finds Xã Xá Tổng).
+        "variant": r["variant"] if r["variant"] and r["variant"] != r["name"] else None,
         "valid_from": r["valid_from"].isoformat() if r["valid_from"] else None,
         "valid_to": r["valid_to"].isoformat() if r["valid_to"] else None,
         "became": r["became"] if r["former"] else [],

@@ -11,6 +11,8 @@ import json
 from typing import Any
 
 import folium
+from branca.element import MacroElement
+from jinja2 import Template
 
 from web import assets, i18n
 
@@ -40,8 +42,22 @@ def _json_script(var: str, value: Any) -> folium.Element:
     return folium.Element(f"<script>window.{var} = {text};</script>")
 
 
-def _title(key: str) -> str:
-    return html.escape(i18n.strings(i18n.DEFAULT_LANG)[key])
+class _Init(MacroElement):
+    """Calls ``<module>.init(<map>)`` after folium has created the map (a child renders after its parent)."""
+
+    _template = Template("{% macro script(this, kwargs) %}{{ this.module }}.init({{ this._parent.get_name() }});"
+                         "{% endmacro %}")
+
+    def __init__(self, module: str) -> None:
+        super().__init__()
+        self.module = module
+
+
+def _head(title_key: str) -> folium.Element:
+    # The icon link stops the browser asking for /favicon.ico (a 404 and a console error otherwise).
+    title = html.escape(i18n.strings(i18n.DEFAULT_LANG)[title_key])
+    return folium.Element(f'<title>{title}</title><script>window.SITMAP_TITLE_KEY = "{title_key}";</script>'
+                          f'<link rel="icon" href="{assets.url("sitmap/favicon.svg")}" type="image/svg+xml">')
 
 
 _MAP_PANEL = """
@@ -96,10 +112,10 @@ def commanders_map(basemap_url: str | None = None) -> str:
     m = assets.offline_map(js=js, css=[assets.LEAFLET_CSS, assets.SITMAP_CSS], control_scale=True,
                            prefer_canvas=False, **_START)
     root = m.get_root()
-    root.header.add_child(folium.Element(f"<title>{_title('app_title')}</title>"), name="title")
+    root.header.add_child(_head("app_title"), name="title")
     root.header.add_child(_json_script("SITMAP_CONFIG", _config(basemap_url=basemap_url)), name="config")
     root.html.add_child(folium.Element(_MAP_PANEL), name="panel")
-    root.script.add_child(folium.Element(f"SitmapMap.init({m.get_name()});"), name="init")
+    m.add_child(_Init("SitmapMap"), name="init")
     return root.render()
 
 
@@ -146,12 +162,12 @@ def phone_page(basemap_url: str | None = None) -> str:
     m = assets.offline_map(js=js, css=[assets.LEAFLET_CSS, assets.SITMAP_CSS], map_id="phone",
                            height="40%", control_scale=True, **_START)
     root = m.get_root()
-    root.header.add_child(folium.Element(f"<title>{_title('phone_title')}</title>"), name="title")
+    root.header.add_child(_head("phone_title"), name="title")
     root.header.add_child(folium.Element('<link rel="manifest" href="/web/manifest.json">'), name="manifest")
     root.header.add_child(folium.Element('<script>document.documentElement.classList.add("pf-html");</script>'),
                           name="pf_class")
     root.header.add_child(_json_script("SITMAP_CONFIG", _config(basemap_url=basemap_url)), name="config")
     # The panel follows the map div, which folium renders as the body's first child.
     root.html.add_child(folium.Element(_PHONE_PANEL), name="panel")
-    root.script.add_child(folium.Element(f"SitmapPhone.init({m.get_name()});"), name="init")
+    m.add_child(_Init("SitmapPhone"), name="init")
     return root.render()

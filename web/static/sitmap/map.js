@@ -93,7 +93,7 @@
     var point = g.indexOf("point") >= 0;
     return {
       color: polygon ? (s.stroke || s.line_color || color) : color,
-      weight: firstNum(s.weight, s.line_width, polygon ? 1.5 : 2),
+      weight: firstNum(s.weight, s.width, s.line_width, polygon ? 1.5 : 2),
       opacity: firstNum(s.opacity, 0.9),
       fill: polygon || point,
       fillColor: s.fill || s.fill_color || color,
@@ -116,7 +116,9 @@
     return String(value);
   }
 
-  function keyLabel(key) {
+  function keyLabel(l, key) {
+    var declared = ((l && l.properties) || []).filter(function (p) { return p.name === key; })[0];
+    if (declared && declared.title) { return S.pick(declared.title); }
     var label = t(key);
     return label === key ? key.replace(/_/g, " ") : label;
   }
@@ -127,7 +129,7 @@
     var rows = Object.keys(props).filter(function (k) {
       return k !== "name" && props[k] !== null && props[k] !== "" && k.charAt(0) !== "_";
     }).map(function (k) {
-      return "<tr><th>" + S.escapeHtml(keyLabel(k)) + "</th><td>" +
+      return "<tr><th>" + S.escapeHtml(keyLabel(l, k)) + "</th><td>" +
         S.escapeHtml(valueLabel(l ? l.id : "", k, props[k])) + "</td></tr>";
     }).join("");
     return "<div class=\"sm-popup\" data-layer=\"" + S.escapeHtml(l ? l.id : "") + "\"><h4>" +

@@ -1,0 +1,248 @@
+"""Briefing export: one self-contained HTML page per commune (folium, every asset inlined, GeoJSON instead of
+tiles, so it opens from a USB stick with no server), printed to PDF or PNG by headless Chromium.
+
+The page is an A4-landscape sheet: security marking, title, date, the map with a scale bar, a north arrow and
+a legend, and the summary tables of the commune.
+"""
+
+from __future__ import annotations
+
+import html
+import shutil
+import subprocess
+import tempfile
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import folium
+import psycopg
+
+from data import briefing as facts
+from data import vocab
+from web import assets, i18n
+
+TZ = ZoneInfo("Asia/Ho_Chi_Minh")
+CATEGORY_COLORS = ["#d62728", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#1f77b4", "#17becf", "#bcbd22",
+                   "#2ca02c", "#7f7f7f"]
+HQ_COLORS = {"independent": "#1a7f37", "shared": "#d4a017", "under_construction": "#e0620d", "planned": "#888888"}
+SHEET_PX = (1587, 1123)  # A4 landscape at 96 dpi
+
+_CSS = """
+@page { size: A4 landscape; margin: 0; }
+html, body { margin: 0; padding: 0; width: 1587px; height: 1123px; overflow: hidden;
+  font-family: "Noto Sans", "DejaVu Sans", Arial, sans-serif; font-size: 13px; color: #111; }
+.br-head { position: absolute; top: 0; left: 0; right: 0; height: 84px; padding: 8px 24px; box-sizing: border-box;
+  border-bottom: 2px solid #8b0000; }
+.br-mark { position: absolute; top: 8px; right: 24px; border: 2px solid #b00000; color: #b00000; font-weight: bold;
+  padding: 2px 10px; font-size: 15px; letter-spacing: 1px; }
+.br-head h1 { margin: 0; font-size: 22px; color: #8b0000; }
+.br-head p { margin: 4px 0 0; }
+.folium-map { position: absolute !important; top: 92px !important; left: 16px !important; width: 960px !important;
+  height: 1015px !important; border: 1px solid #555; }
+.br-side { position: absolute; top: 92px; left: 992px; right: 16px; bottom: 16px; overflow: hidden; }
+.br-side h2 { font-size: 15px; margin: 10px 0 4px; color: #8b0000; }
+.br-side table { border-collapse: collapse; width: 100%; font-size: 12px; }
+.br-side th, .br-side td { border: 1px solid #999; padding: 2px 4px; text-align: right; }
+.br-side th:first-child, .br-side td:first-child { text-align: left; }
+.br-side thead th { background: #eee; }
+.br-legend { position: absolute; z-index: 1000; bottom: 84px; left: 26px; background: rgba(255,255,255,.92);
+  border: 1px solid #777; padding: 6px 8px; font-size: 12px; max-width: 300px; }
+.br-legend div { display: flex; align-items: center; gap: 6px; }
+.br-sw { display: inline-block; width: 11px; height: 11px; border: 1px solid #333; border-radius: 50%; }
+.br-sw.line { border-radius: 0; height: 3px; border: 0; }
+.br-north { position: absolute; z-index: 1000; top: 104px; left: 918px; width: 44px; text-align: center;
+  font-weight: bold; background: rgba(255,255,255,.85); border: 1px solid #777; border-radius: 4px; }
+.br-foot { position: absolute; bottom: 2px; left: 16px; font-size: 10px; color: #555; }
+"""
+
+_NORTH_SVG = ('<svg width="30" height="40" viewBox="0 0 30 40"><polygon points="15,2 26,34 15,27 4,34" '
+              'fill="#111"/><polygon points="15,2 15,27 4,34" fill="#777"/></svg>')
+
+
+def _label(terms: tuple[vocab.Term, ...], code: str | None, lang: str) -> str:
+    return i18n.label(terms, code, lang)
+
+
+def _fmt_date(d: datetime) -> str:
+    return d.astimezone(TZ).strftime("%d/%m/%Y")
+
+
+def _num(v: Any) -> str:
+    if v is None:
+        return "—"
+    if isinstance(v, float):
+        return f"{v:,.1f}".replace(",", " ")
+    return f"{v:,}".replace(",", " ") if isinstance(v, int) else html.escape(str(v))
+
+
+def _month_label(key: str) -> str:
+    return f"{key[5:7]}/{key[:4]}"
+
+
+def _summary_html(b: facts.Briefing, lang: str) -> str:
+    s = i18n.strings(lang)
+    e = html.escape
+    u = b.unit
+    out = [f"<h2>{e(s['summary'])}</h2><table><tbody>",
+           f"<tr><td>{e(s['population'])}</td><td>{_num(u.get('population'))}</td></tr>",
+           f"<tr><td>{e(s['area'])}</td><td>{_num(u.get('area_km2'))}</td></tr>",
+           f"<tr><td>{e(s['villages'])}</td><td>{_num(b.villages)}</td></tr></tbody></table>"]
+    # Incidents by category and month
+    out.append(f"<h2>{e(s['incidents_by_category_month'])}</h2><table><thead><tr><th></th>")
+    out += [f"<th>{_month_label(m)}</th>" for m in b.months]
+    out.append(f"<th>{e(s['total'])}</th></tr></thead><tbody>")
+    col_totals = dict.fromkeys(b.months, 0)
+    for term in vocab.INCIDENT_CATEGORIES:
+        row = b.incidents_by_month.get(term.code, {})
+        if not row:
+            continue
+        cells = [row.get(m, 0) for m in b.months]
+        for m, n in zip(b.months, cells, strict=True):
+            col_totals[m] += n
+        out.append(f"<tr><td>{e(term.vi if lang == 'vi' else term.en)}</td>" +
+                   "".join(f"<td>{n}</td>" for n in cells) + f"<td><b>{sum(cells)}</b></td></tr>")
+    out.append(f"<tr><td><b>{e(s['total'])}</b></td>" + "".join(f"<td><b>{col_totals[m]}</b></td>" for m in b.months)
+               + f"<td><b>{sum(col_totals.values())}</b></td></tr></tbody></table>")
+    # Patrol visits
+    v = b.visits
+    out.append(f"<h2>{e(s['patrol_visits'])} ({v['days']} {'ngày' if lang == 'vi' else 'days'})</h2><table><tbody>"
+               f"<tr><td>{e(s['patrol_visits'])}</td><td>{_num(v['total'])}</td></tr>"
+               f"<tr><td>{e(s['patrol_point'])}</td><td>{_num(v['points_visited'])} / {_num(v['points'])}</td></tr>"
+               "</tbody></table>")
+    # Headquarters
+    out.append(f"<h2>{e(s['hq_status'])}</h2><table><thead><tr><th>{e(s['stations'])}</th>"
+               f"<th>{e(s['status'])}</th><th>{e(s['officers'])}</th></tr></thead><tbody>")
+    for st in b.stations or []:
+        out.append(f"<tr><td>{e(st['name'])}</td><td>{e(_label(vocab.HQ_STATUSES, st['hq_status'], lang))}</td>"
+                   f"<td>{_num(st['officers'])}</td></tr>")
+    if not b.stations:
+        out.append(f"<tr><td colspan=3>{e(s['none'])}</td></tr>")
+    out.append("</tbody></table>")
+    # Administrative procedures, as reported
+    out.append(f"<h2>{e(s['service_figures'])}</h2><table><thead><tr><th></th><th>{e(s['period'])}</th>"
+               f"<th>{e(s['received'])}</th><th>{e(s['online_dossiers'])}</th><th>{e(s['on_time'])}</th>"
+               f"<th>{e(s['overdue'])}</th></tr></thead><tbody>")
+    for sv in b.services or []:
+        period = sv["period_start"].strftime("%d/%m/%Y") + (
+            "–" + sv["period_end"].strftime("%d/%m/%Y") if sv["period_end"] else "")
+        on_time = sv["on_time_or_early"] if sv["on_time_or_early"] is not None else sv["on_time"]
+        out.append(f"<tr><td>{e(_label(vocab.SERVICE_AGENCIES, sv['agency'], lang))}</td><td>{period}</td>"
+                   f"<td>{_num(sv['received'])}</td><td>{_num(sv['online'])}</td><td>{_num(on_time)}</td>"
+                   f"<td>{_num(sv['overdue'])}</td></tr>")
+    if not b.services:
+        out.append(f"<tr><td colspan=6>{e(s['none'])}</td></tr>")
+    out.append("</tbody></table>")
+    return "".join(out)
+
+
+def _legend_html(b: facts.Briefing, lang: str, cat_colors: dict[str, str]) -> str:
+    s = i18n.strings(lang)
+    e = html.escape
+    rows = [f"<b>{e(s['legend'])}</b>",
+            f'<div><span class="br-sw line" style="background:#1f4e9c"></span>{e(b.unit["name"])}</div>',
+            f'<div><span class="br-sw" style="background:#2c7a2c;width:7px;height:7px"></span>{e(s["villages"])}'
+            "</div>",
+            f'<div><span class="br-sw" style="background:#6fa0ff;border-color:#1f4fb4"></span>{e(s["patrol_point"])}'
+            "</div>"]
+    rows += [f'<div><span class="br-sw" style="background:{HQ_COLORS[t.code]};border-radius:0"></span>'
+             f"{e(s['stations'])}: {e(t.vi if lang == 'vi' else t.en)}</div>"
+             for t in vocab.HQ_STATUSES if any(st["hq_status"] == t.code for st in b.stations)]
+    present = {f["properties"]["category"] for f in b.layers["incidents"]["features"]}
+    rows += [f'<div><span class="br-sw" style="background:{cat_colors[t.code]}"></span>'
+             f"{e(t.vi if lang == 'vi' else t.en)}</div>" for t in vocab.INCIDENT_CATEGORIES if t.code in present]
+    return '<div class="br-legend">' + "".join(rows) + "</div>"
+
+
+def render_html(b: facts.Briefing, lang: str = "vi", printed: datetime | None = None) -> str:
+    """The briefing as one HTML document with every script, style and datum inlined."""
+    s = i18n.strings(lang)
+    e = html.escape
+    printed = printed or datetime.now(TZ)
+    cat_colors = {t.code: CATEGORY_COLORS[i % len(CATEGORY_COLORS)] for i, t in enumerate(vocab.INCIDENT_CATEGORIES)}
+    m = assets.offline_map(js=[assets.LEAFLET_JS], css=[assets.LEAFLET_CSS], inline=True, map_id="briefing",
+                           location=[0, 0], zoom_start=10, control_scale=True, zoom_control=False,
+                           prefer_canvas=False)
+    folium.GeoJson(b.layers["unit"], name="unit", style_function=lambda _f: {
+        "color": "#1f4e9c", "weight": 3, "fillColor": "#1f4e9c", "fillOpacity": 0.04}).add_to(m)
+
+    def points(fc: dict[str, Any], style: Any, tooltip_field: str | None = None) -> None:
+        if not fc["features"]:
+            return
+        folium.GeoJson(fc, marker=folium.CircleMarker(radius=4), style_function=style,
+                       tooltip=folium.GeoJsonTooltip([tooltip_field]) if tooltip_field else None).add_to(m)
+
+    points(b.layers["villages"], lambda _f: {"radius": 3, "color": "#2c7a2c", "weight": 1, "fillColor": "#2c7a2c",
+                                             "fillOpacity": 0.7}, "name")
+    points(b.layers["patrol_points"], lambda _f: {"radius": 5, "color": "#1f4fb4", "weight": 1,
+                                                  "fillColor": "#6fa0ff", "fillOpacity": 0.9}, "name")
+    points(b.layers["incidents"], lambda f: {"radius": 5, "color": "#222", "weight": 1, "fillOpacity": 0.9,
+                                             "fillColor": cat_colors.get(f["properties"]["category"], "#777")})
+    points(b.layers["stations"], lambda f: {"radius": 8, "color": "#000", "weight": 2, "fillOpacity": 1,
+                                            "fillColor": HQ_COLORS.get(f["properties"]["hq_status"], "#888")}, "name")
+    bounds = folium.GeoJson(b.layers["unit"]).get_bounds()
+    if bounds and bounds[0][0] is not None:
+        m.fit_bounds(bounds, padding=(12, 12))
+    unit_kind = _label(vocab.UNIT_KINDS, b.unit["kind"], lang)
+    head = (f'<div class="br-head"><div class="br-mark">{e(s["security_marking"])}</div>'
+            f"<h1>{e(s['briefing_title'])}: {e(b.unit['name'])}</h1>"
+            f"<p>{e(unit_kind)} · {e(b.unit['code'])} · {e(s['period'])}: {_month_label(b.months[0])} – "
+            f"{_fmt_date(b.until)} · {e(s['printed_at'])}: {printed.astimezone(TZ).strftime('%d/%m/%Y %H:%M')}"
+            "</p></div>")
+    north = f'<div class="br-north">{_NORTH_SVG}<br>{e(s["north"])}</div>'
+    side = f'<div class="br-side">{_summary_html(b, lang)}</div>'
+    foot = ('<div class="br-foot">sitmap · WGS84 (EPSG:4326) · '
+            + e("© OpenStreetMap contributors (ODbL); GeoNames (CC BY 4.0)") + "</div>")
+    root = m.get_root()
+    root.header.add_child(folium.Element(f"<title>{e(s['briefing_title'])} — {e(b.unit['name'])}</title>"
+                                         f"<style>{_CSS}</style>"), name="br_head")
+    root.html.add_child(folium.Element(head + north + _legend_html(b, lang, cat_colors) + side + foot),
+                        name="br_body")
+    return root.render()
+
+
+def chromium_binary() -> str:
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        found = shutil.which(name)
+        if found:
+            return found
+    raise FileNotFoundError("headless Chromium is needed for PDF/PNG: apt-get install chromium")
+
+
+def print_html(html_text: str, output: Path, fmt: str, timeout_s: float = 120) -> Path:
+    """Render the page with headless Chromium to ``output`` as PDF (A4 landscape) or PNG (1587×1123)."""
+    with tempfile.TemporaryDirectory(prefix="sitmap-briefing-") as tmp:
+        page = Path(tmp) / "briefing.html"
+        page.write_text(html_text, encoding="utf-8")
+        target = output.resolve()
+        args = [chromium_binary(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync", "--no-first-run", "--hide-scrollbars",
+                f"--user-data-dir={tmp}/profile", "--run-all-compositor-stages-before-draw",
+                "--virtual-time-budget=3000"]
+        if fmt == "pdf":
+            args += [f"--print-to-pdf={target}", "--no-pdf-header-footer"]
+        else:
+            args += [f"--screenshot={target}", f"--window-size={SHEET_PX[0]},{SHEET_PX[1]}"]
+        proc = subprocess.run([*args, page.as_uri()], capture_output=True, text=True, timeout=timeout_s,
+                              check=False)
+        if proc.returncode != 0 or not target.exists() or target.stat().st_size == 0:
+            raise RuntimeError(f"chromium could not print the briefing (exit {proc.returncode}): "
+                               f"{proc.stderr.strip()[-500:]}")
+    return target
+
+
+def export(url: str, commune: str, fmt: str = "html", output: Path | None = None, lang: str = "vi",
+           until: datetime | None = None) -> Path:
+    """Write the briefing of ``commune`` (code or name) to ``output`` (default ``briefing-<code>.<fmt>``)."""
+    if fmt not in ("html", "pdf", "png"):
+        raise ValueError(f"unknown format {fmt!r}: use html, pdf or png")
+    until = until or datetime.now(TZ)
+    with psycopg.connect(url) as conn:
+        b = facts.collect(conn, commune, until)
+    page = render_html(b, lang)
+    output = output or Path(f"briefing-{b.unit['code']}.{fmt}")
+    if fmt == "html":
+        output.write_text(page, encoding="utf-8")
+        return output
+    return print_html(page, output, fmt)
