@@ -5,6 +5,7 @@ ready bearer token (sessions are created directly; signing in is tested in test_
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -92,3 +93,71 @@ def incident_body(point: tuple[float, float] = IN_A, **over) -> dict:
             "description": "Mất trộm xe máy trước chợ"}
     body.update(over)
     return body
+
+
+class SSE:
+    """A live-stream client in a thread: parses messages into ``messages`` as they arrive."""
+
+    def __init__(self, base: str, headers: dict[str, str], params: dict | None = None,
+                 last_event_id: int | None = None) -> None:
+        import queue
+        import threading
+
+        self.base, self.headers, self.params = base, dict(headers), params or {}
+        if last_event_id is not None:
+            self.headers["Last-Event-ID"] = str(last_event_id)
+        self.queue: queue.Queue = queue.Queue()
+        self.messages: list[dict] = []
+        self.heartbeats = 0
+        self.status: int | None = None
+        self.ready = threading.Event()
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+        assert self.ready.wait(15), "the live stream did not answer"
+
+    def _run(self) -> None:
+        import json
+        import time
+
+        import httpx
+
+        try:
+            with httpx.Client(timeout=httpx.Timeout(30, read=30)) as http, \
+                    http.stream("GET", f"{self.base}/live", headers=self.headers, params=self.params) as resp:
+                self.status = resp.status_code
+                self.ready.set()
+                cur: dict = {}
+                for line in resp.iter_lines():
+                    if self.stopped.is_set():
+                        return
+                    if line.startswith(":"):
+                        self.heartbeats += 1
+                    elif line == "":
+                        if "data" in cur:
+                            cur["data"] = json.loads(cur["data"])
+                            cur["received"] = time.perf_counter()
+                            self.queue.put(cur)
+                        cur = {}
+                    else:
+                        key, _, value = line.partition(":")
+                        cur[key] = value.lstrip(" ")
+        except Exception as exc:  # surfaced through status/ready in the test
+            self.error = exc
+        finally:
+            self.ready.set()
+
+    def wait_for(self, done, timeout: float = 10.0) -> list[dict]:
+        """Collect messages until ``done(messages)`` or the timeout; returns all messages so far."""
+        import queue
+        import time
+
+        deadline = time.monotonic() + timeout
+        while not done(self.messages) and time.monotonic() < deadline:
+            with contextlib.suppress(queue.Empty):
+                self.messages.append(self.queue.get(timeout=0.05))
+        return self.messages
+
+    def close(self) -> None:
+        self.stopped.set()
+        self.thread.join(timeout=5)
