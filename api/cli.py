@@ -108,6 +108,20 @@ def demo_load(
     end = datetime.fromisoformat(until) if until else None
     report = load_demo(url, seed=seed, until=end, progress=True)
     typer.echo(report.summary())
+    _print_demo_users(url)
+
+
+def _print_demo_users(url: str) -> None:
+    from api.accounts import create_demo_users
+
+    typer.echo("\ndemo users (passwords generated for this load; for local use only):")
+    for u in create_demo_users(url):
+        typer.echo(f"  {u['username']:<20} {u['password']:<18} {u['role']:<10} {u['communes']}")
+
+
+@demo_app.command("users", help="Give the demo users (one per role) new random passwords and print them.")
+def demo_users() -> None:
+    _print_demo_users(_url())
 
 
 @app.command("import", help="Import KIND (communes, villages, roads, stations, patrol-points) from FILE "
@@ -179,6 +193,73 @@ def export_briefing(
     except (FileNotFoundError, RuntimeError) as exc:
         _fail(str(exc))
     typer.echo(f"briefing written: {path}")
+
+
+user_app = typer.Typer(help="Accounts: roles admin, commander, planner, officer; commune scopes.",
+                       no_args_is_help=True)
+app.add_typer(user_app, name="user")
+
+
+@user_app.command("add", help="Add a user. --commune takes a 2025 code or exact name (repeatable); officers need one.")
+def user_add(
+    name: Annotated[str, typer.Argument(help="User name used to sign in.")],
+    role: Annotated[str, typer.Option(help="admin | commander | planner | officer")],
+    password: Annotated[str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True)],
+    commune: Annotated[list[str] | None, typer.Option(help="Commune scope (code or exact name).")] = None,
+    display_name: Annotated[str | None, typer.Option(help="Full name shown to colleagues.")] = None,
+) -> None:
+    from api.accounts import add_user
+    from data.ops.users import UserError
+
+    try:
+        user = add_user(_url(), name, role, password, commune or [], display_name)
+    except UserError as exc:
+        _fail(str(exc), 2)
+    typer.echo(f"added {user['username']} ({user['role']}, "
+               f"{', '.join(user['communes']) or 'province-wide'})")
+
+
+@user_app.command("list", help="List users with role, communes and whether disabled.")
+def user_list() -> None:
+    from api.accounts import list_users
+
+    for u in list_users(_url()):
+        state = "disabled" if u["disabled"] else "active"
+        typer.echo(f"{u['username']:<24} {u['role']:<10} {state:<9} {', '.join(u['communes']) or 'province-wide'}")
+
+
+@user_app.command("disable", help="Disable a user and revoke their sessions at once.")
+def user_disable(name: Annotated[str, typer.Argument()]) -> None:
+    from api.accounts import disable_user
+
+    if not disable_user(_url(), name):
+        _fail(f"there is no user {name!r}; see `sitmap user list`", 2)
+    typer.echo(f"disabled {name}; their sessions are revoked")
+
+
+@app.command("audit", help="List the audit log, newest first (who, when, what, from where).")
+def audit_list(
+    user: Annotated[str | None, typer.Option(help="Only this user name.")] = None,
+    action: Annotated[str | None, typer.Option(help="Action, * as wildcard (e.g. 'incident.*').")] = None,
+    target: Annotated[str | None, typer.Option(help="Target, * as wildcard (e.g. 'incident:*').")] = None,
+    since: Annotated[str | None, typer.Option(help="ISO date/time.")] = None,
+    until: Annotated[str | None, typer.Option(help="ISO date/time.")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=100000)] = 100,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
+) -> None:
+    from api.accounts import parse_time, search_audit
+
+    try:
+        rows = search_audit(_url(), username=user, action=action, target=target, since=parse_time(since),
+                            until=parse_time(until), limit=limit)
+    except ValueError as exc:
+        _fail(f"--since/--until must be ISO dates or times: {exc}", 2)
+    for r in rows:
+        if as_json:
+            typer.echo(json.dumps(r, default=str, ensure_ascii=False))
+        else:
+            typer.echo(f"{r['at']:%Y-%m-%d %H:%M:%S%z}  {r['username'] or '-':<16} {r['action']:<24} "
+                       f"{r['target'] or '-':<48} {r['remote_addr'] or '-'}")
 
 
 def main() -> None:  # pragma: no cover - console entry for `python -m api.cli`
