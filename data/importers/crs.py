@@ -58,7 +58,9 @@ def to_wgs84(source: Source, report: ImportReport) -> None:
 
 def is_vn2000(crs: CRS) -> bool:
     datum = crs.geodetic_crs.datum.name.lower() if crs.geodetic_crs else ""
-    if any(n in datum for n in VN2000_DATUM_NAMES):
+    if any(n in datum or n in crs.name.lower() for n in VN2000_DATUM_NAMES):
+        return True
+    if _tm3_signature(crs):
         return True
     # A bare proj string (tmerc, k=0.9999, WGS84 ellipsoid) has an "unknown" datum: ask PROJ which registered
     # CRS it matches, e.g. "+lon_0=103 +k=0.9999" is EPSG:9205 VN-2000 / TM-3 103-00.
@@ -71,6 +73,19 @@ def is_vn2000(crs: CRS) -> bool:
         if any(n in name for n in VN2000_DATUM_NAMES):
             return True
     return False
+
+
+def _tm3_signature(crs: CRS) -> bool:
+    """Transverse Mercator, scale 0.9999, false easting 500 km, central meridian in Vietnam's span, on the WGS84
+    ellipsoid: the VN-2000 TM-3 provincial grid (UTM uses 0.9996), whatever the file calls its datum."""
+    op = crs.coordinate_operation
+    if op is None or "transverse mercator" not in op.method_name.lower() or crs.ellipsoid is None:
+        return False
+    params = {p.name.lower(): p.value for p in op.params}
+    return (abs(params.get("scale factor at natural origin", 0) - 0.9999) < 1e-9
+            and abs(params.get("false easting", 0) - 500000) < 1e-3
+            and 102 <= params.get("longitude of natural origin", 0) <= 110
+            and abs(crs.ellipsoid.semi_major_metre - 6378137.0) < 1e-3)
 
 
 def has_datum_shift(crs: CRS) -> bool:
@@ -134,7 +149,8 @@ def _swap_in_source_crs(source: Source, crs: CRS | None) -> None:
         if transformer is not None:
             with np.errstate(all="ignore"):
                 swapped = shapely.transform(swapped, lambda c: np.column_stack(transformer.transform(c[:, 0], c[:, 1])))
-        if np.isfinite(shapely.get_coordinates(swapped)).all() and (np.abs(shapely.get_coordinates(swapped)[:, 1]) <= 90).all():
+        coords = shapely.get_coordinates(swapped)
+        if np.isfinite(coords).all() and (np.abs(coords[:, 1]) <= 90).all():
             source.swapped[row] = swapped
 
 

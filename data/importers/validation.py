@@ -24,7 +24,11 @@ AREA_TOLERANCE = 0.05  # a stated area may differ from the polygon's by at most 
 def column(source: Source, *names: str) -> str | None:
     """The file's column for the first of ``names`` present (case-insensitive), or None."""
     lowered = {str(c).lower(): str(c) for c in source.frame.columns if c != "geometry"}
-    return next((lowered[n] for n in names if n in lowered), None)
+    found = next((lowered[n] for n in names if n in lowered), None)
+    if found is None and source.format == "Shapefile":
+        # dBase cuts field names to 10 characters: 'visit_interval_hours' arrives as 'visit_inte'.
+        found = next((lowered[n[:10]] for n in names if len(n) > 10 and n[:10] in lowered), None)
+    return found
 
 
 def rows(source: Source) -> Iterable[tuple[int, dict[str, Any], BaseGeometry | None]]:
