@@ -107,7 +107,7 @@ _MAP_PANEL = """
 
 def commanders_map(basemap_url: str | None = None) -> str:
     """The commanders' map page (HTML)."""
-    js = [assets.LEAFLET_JS, assets.SHIM_JS, assets.VECTORGRID_JS, assets.PROJ4_JS, assets.COMMON_JS,
+    js = [assets.LEAFLET_JS, assets.VECTORGRID_JS, assets.SHIM_JS, assets.PROJ4_JS, assets.COMMON_JS,
           ("sitmap_map", "sitmap/map.js")]
     m = assets.offline_map(js=js, css=[assets.LEAFLET_CSS, assets.SITMAP_CSS], control_scale=True,
                            prefer_canvas=False, **_START)

@@ -17,10 +17,8 @@
     communes: "unit_kinds", "communes-pre2025": "unit_kinds", "districts-pre2025": "unit_kinds",
     "key-areas": "designation_kinds"
   };
-  var LIVE_KINDS = ["message", "incident", "incident.created", "incident.updated", "incident_created",
-    "incident_updated", "incident.status", "visit", "patrol_visit", "patrol_visit.created", "patrol-visit",
-    "checkin", "check_in", "station", "station_status", "station.status", "station.status_changed",
-    "station.updated", "designation", "designation.created", "designation.updated"];
+  // The event kinds of /live (api/routers/live.py).
+  var LIVE_KINDS = ["incident_created", "incident_updated", "alert", "patrol_visit", "station_status", "message"];
   var PALETTE = ["#d62728", "#1f77b4", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf",
     "#bcbd22", "#7f7f7f"];
 
@@ -358,16 +356,13 @@
   }
 
   // ---------------------------------------------------------------- live stream
-  function liveLayersParam() {
-    return state.layers.map(function (l) { return l.id; }).join(",");
-  }
-
   function startLive() {
     if (state.es) { state.es.close(); state.es = null; }
     // The stream is for signed-in users; anonymous visitors see the public layers as loaded.
     if (!window.EventSource || !state.user) { return; }
     // EventSource itself resends Last-Event-ID when it reconnects after a drop.
-    var es = new EventSource("/live?layers=" + encodeURIComponent(liveLayersParam()), { withCredentials: true });
+    // No layer filter: the server sends every live event this user may see (within their communes).
+    var es = new EventSource("/live", { withCredentials: true });
     state.es = es;
     var indicator = document.getElementById("sm-live");
     es.onopen = function () {
@@ -425,14 +420,17 @@
     var list = document.getElementById("sm-feed");
     if (!list) { return; }
     var p = f.properties || {};
-    var li = document.createElement("li");
+    // An alert repeats an incident already listed: mark that line instead of adding another.
+    var li = list.querySelector("li[data-id=\"" + String(id).replace(/"/g, "") + "\"]") ||
+      document.createElement("li");
+    if (kind === "alert") { li.classList.add("sm-alert"); }
     li.dataset.id = id;
     li.dataset.layer = data.layer || "";
     var what = data.layer === "incidents" ? t("new_incident") :
       data.layer === "patrol-points" || /visit|check/.test(kind) ? t("checkin") : t("status_change");
     var label = p.category ? S.vocabLabel("incident_categories", p.category) : p.name || "";
     li.textContent = S.fmtDateTime(data.at || new Date()) + " · " + what + (label ? ": " + label : "");
-    li.addEventListener("click", function () { state.map.setView(ll, Math.max(state.map.getZoom(), 13)); });
+    li.onclick = function () { state.map.setView(ll, Math.max(state.map.getZoom(), 13)); };
     list.insertBefore(li, list.firstChild);
     while (list.children.length > 30) { list.removeChild(list.lastChild); }
   }
