@@ -5,6 +5,7 @@ reads with personal details redacted for roles that may not see them. Every writ
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import uuid
@@ -137,7 +138,12 @@ async def locate(conn: psycopg.AsyncConnection, lon: float, lat: float) -> dict[
     raise invalid(f"the point lon={lon}, lat={lat} lies in {province} but in no commune of 2025", field="lon")
 
 
-CREATE_SQL = """
+@functools.cache
+def create_sql() -> str:
+    """One statement (one round trip, atomic on its own): the incident, its history row, its audit row and
+    its live event(s) built from the inserted row as the incidents layer declares it, plus the NOTIFY that
+    is delivered on commit. The WHERE keeps the commune scope in the SQL."""
+    return """
 WITH ins AS (
   INSERT INTO incident (id, category, severity, occurred_at, accuracy_m, source, description, reporter_name,
                         created_by, body_hash, geom)
@@ -145,7 +151,7 @@ WITH ins AS (
          %(reporter_name)s, %(uid)s, %(body_hash)s, ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326)
    WHERE """ + in_scope("%(unit_id)s") + """
   ON CONFLICT (id) DO NOTHING
-  RETURNING id, status, version, unit_id
+  RETURNING *
 ), hist AS (
   INSERT INTO incident_history (incident_id, user_id, version, from_status, to_status, changes)
   SELECT id, %(uid)s, version, NULL, status, '{"created": true}'::jsonb FROM ins
@@ -153,9 +159,16 @@ WITH ins AS (
   INSERT INTO audit_log (user_id, username, action, target, remote_addr, detail)
   SELECT %(uid)s, %(username)s, 'incident.create', 'incident:' || id, %(addr)s,
          jsonb_build_object('unit_id', unit_id, 'category', %(category)s, 'severity', %(severity)s) FROM ins
+), ev AS (
+  INSERT INTO event (kind, layer, unit_id, payload)
+  SELECT k.kind, '""" + LAYER + """', ins.unit_id,
+         jsonb_build_object('feature', """ + features.feature_expr(LAYER, "ins") + """,
+                            'unit_code', (SELECT code FROM admin_unit WHERE id = ins.unit_id))
+    FROM ins CROSS JOIN unnest(%(kinds)s::text[]) AS k(kind)
 )
-SELECT id FROM ins
-"""  # noqa: S608 - in_scope() is a constant fragment; every value is a bound parameter
+SELECT id, pg_notify('""" + events.CHANNEL + """', '') FROM ins
+"""  # noqa: S608 - fragments come from declarations and constants; every value is a bound parameter
+
 
 SELECT_SQL = """
 SELECT i.id, i.category, i.severity, i.status, i.occurred_at, i.reported_at, ST_X(i.geom) AS lon,
@@ -187,16 +200,8 @@ async def fetch(conn: psycopg.AsyncConnection, incident_id: uuid.UUID, lock: boo
     return await cur.fetchone()
 
 
-async def _emit_created(conn: psycopg.AsyncConnection, row: dict[str, Any]) -> None:
-    feature = await features.public_feature(conn, LAYER, row["id"])
-    payload = {"feature": feature, "unit_code": row["unit_code"]}
-    await events.emit(conn, "incident_created", LAYER, row["unit_id"], payload)
-    if row["severity"] in ALERT_SEVERITIES:
-        await events.emit(conn, "alert", LAYER, row["unit_id"], {**payload, "audience": "commander"})
-
-
 async def create(conn: psycopg.AsyncConnection, actor: Actor, item: NewIncident, limits: Limits,
-                 addr: str | None, *, in_transaction: bool = False) -> tuple[int, dict[str, Any]]:
+                 addr: str | None) -> tuple[int, dict[str, Any]]:
     """Store a new incident once. Returns (201, incident) when stored now, (200, incident) for a retry of the
     same body; raises OpsError 409 for the same id with another body, 403 outside the actor's communes."""
     check_fields(item, limits)
@@ -211,13 +216,12 @@ async def create(conn: psycopg.AsyncConnection, actor: Actor, item: NewIncident,
               "description": item.description, "reporter_name": item.reporter_name, "uid": actor.user_id,
               "username": actor.username, "body_hash": digest, "lon": item.lon, "lat": item.lat,
               "unit_id": unit["id"], "addr": addr, **scope}
-    async with conn.transaction():
-        # ON CONFLICT DO NOTHING waits for a concurrent insert of the same id to finish, so exactly one
-        # request stores it and every other one compares bodies against the committed row.
-        inserted = await (await conn.execute(CREATE_SQL, params)).fetchone()
-        row = await fetch(conn, item.id)
-        if inserted is not None:
-            await _emit_created(conn, row)
+    params["kinds"] = ["incident_created", *(["alert"] if item.severity in ALERT_SEVERITIES else [])]
+    # ON CONFLICT DO NOTHING waits for a concurrent insert of the same id to finish, so exactly one request
+    # stores it and every other one compares bodies against the committed row. The statement commits on its
+    # own (autocommit) before we answer; in a batch it runs inside the batch's transaction and savepoint.
+    inserted = await (await conn.execute(create_sql(), params)).fetchone()
+    row = await fetch(conn, item.id)
     if row is None:  # the WHERE refused it: cannot happen after the check above unless units changed meanwhile
         raise forbidden("the point lies outside your communes")
     if inserted is not None:
