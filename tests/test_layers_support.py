@@ -7,6 +7,7 @@ tests can compare what the API returns with what the database holds.
 from __future__ import annotations
 
 import json
+import uuid
 from pathlib import Path
 
 import psycopg
@@ -93,8 +94,10 @@ def count(url: str, query: str, params: tuple = ()) -> int:
 def layers_template(cluster, schema_template) -> str:
     from tests.conftest import clone_database
 
-    seed(clone_database(cluster, schema_template, "layers_template"))
-    return "layers_template"
+    # Imported into several test modules, this session fixture may run once per module: unique names.
+    name = f"layers_template_{uuid.uuid4().hex[:8]}"
+    seed(clone_database(cluster, schema_template, name))
+    return name
 
 
 @pytest.fixture(scope="session")
@@ -102,7 +105,7 @@ def seeded_ro(cluster, layers_template) -> str:
     """A seeded database shared by the tests that only read."""
     from tests.conftest import clone_database
 
-    return clone_database(cluster, layers_template, "layers_read")
+    return clone_database(cluster, layers_template, f"layers_read_{uuid.uuid4().hex[:8]}")
 
 
 @pytest.fixture
