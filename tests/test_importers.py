@@ -158,8 +158,7 @@ def test_reference_units_load_and_reimport_as_updates(empty_db: str) -> None:
     assert counts(empty_db)["admin_unit"] == 46
 
 
-@pytest.mark.parametrize("fmt", FORMATS)
-def test_communes_every_format(db: str, fmt: str, tmp_path: Path, reference_units) -> None:
+def check_communes(db: str, fmt: str, tmp_path: Path, reference_units) -> None:
     picked = reference_units.loc[["03127", "03151"], ["code", "name", "kind", "geometry"]].reset_index(drop=True)
     picked["name"] = picked["name"] + " (sửa)"
     picked["population"] = [49205, 18208]
@@ -232,8 +231,7 @@ def test_communes_need_a_code_column(db: str, tmp_path: Path, reference_units) -
 
 # --- villages, stations, patrol points: every format -------------------------------------------------------
 
-@pytest.mark.parametrize("fmt", FORMATS)
-def test_villages_every_format(db: str, fmt: str, tmp_path: Path, reference_units) -> None:
+def check_villages(db: str, fmt: str, tmp_path: Path, reference_units) -> None:
     frame = gpd.GeoDataFrame({
         "name": ["Bản Na Sang", "Thôn Đồi Cao", "Bản Huổi Lóng"],
         "kind": ["ban", "thon", None],  # the third takes its kind from the name's prefix
@@ -252,8 +250,7 @@ def test_villages_every_format(db: str, fmt: str, tmp_path: Path, reference_unit
         assert GEOD.inv(x, y, p.x, p.y)[2] < 0.05
 
 
-@pytest.mark.parametrize("fmt", FORMATS)
-def test_stations_every_format(db: str, fmt: str, tmp_path: Path, reference_units) -> None:
+def check_stations(db: str, fmt: str, tmp_path: Path, reference_units) -> None:
     frame = gpd.GeoDataFrame({
         "code": ["CAX-03127", "CAX-03160"],
         "name": ["Công an phường Điện Biên Phủ", "Công an xã Mường Nhé"],
@@ -275,8 +272,7 @@ def test_stations_every_format(db: str, fmt: str, tmp_path: Path, reference_unit
     assert query(db, "SELECT hq_status, version FROM station WHERE code = 'CAX-03160'") == [("under_construction", 2)]
 
 
-@pytest.mark.parametrize("fmt", FORMATS)
-def test_patrol_points_every_format(db: str, fmt: str, tmp_path: Path, reference_units) -> None:
+def check_patrol_points(db: str, fmt: str, tmp_path: Path, reference_units) -> None:
     frame = gpd.GeoDataFrame({
         "name": ["Chốt Km 12", "Hòm thư bản Na Sang"],
         "kind": ["checkpoint", "tip_mailbox"],
@@ -308,8 +304,7 @@ def road_frame(units) -> gpd.GeoDataFrame:
                             geometry=[main, side, spur], crs=4326)
 
 
-@pytest.mark.parametrize("fmt", FORMATS)
-def test_roads_every_format_build_a_connected_graph(db: str, fmt: str, tmp_path: Path, reference_units) -> None:
+def check_roads(db: str, fmt: str, tmp_path: Path, reference_units) -> None:
     from data.road_speeds import SPEED_KMH
 
     frame = road_frame(reference_units)
@@ -359,6 +354,16 @@ def test_road_rejections_write_nothing(db: str, tmp_path: Path, reference_units)
     find(r, 2, "empty geometry")
     find(r, 3, "outside the province")
     assert counts(db) == before
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_every_kind_in_every_format(db: str, fmt: str, tmp_path: Path, reference_units) -> None:
+    """Each importer with a good file of this format, one after the other in one database (one clone per format
+    keeps the suite quick on a shared two-core machine)."""
+    for check in (check_communes, check_villages, check_stations, check_patrol_points, check_roads):
+        folder = tmp_path / check.__name__
+        folder.mkdir()
+        check(db, fmt, folder, reference_units)
 
 
 # --- coordinate systems -------------------------------------------------------------------------------------
@@ -416,9 +421,12 @@ def assert_lands_on(db: str, expected: list[Point], metres: float = 3.0) -> None
         assert GEOD.inv(x, y, p.x, p.y)[2] < metres
 
 
-def test_vn2000_utm48n_shapefile_lands_on_wgs84(db: str, tmp_path: Path, reference_units) -> None:
+@pytest.mark.parametrize("fmt", ["shp", "csv"])
+def test_vn2000_utm48n_lands_on_wgs84(db: str, fmt: str, tmp_path: Path, reference_units) -> None:
     frame, expected = vn2000_stations(reference_units, UTM48)
-    path = write(frame.set_crs(3405), "shp", tmp_path)
+    path = write(frame.set_crs(3405), fmt, tmp_path)
+    if fmt == "csv":
+        path.with_suffix(".prj").write_text("EPSG:3405")  # a CSV states its CRS in a .prj beside it
     report = run_import(db, "stations", path)
     assert report.inserted["station"] == 2 and not report.warnings
     assert "VN-2000 / UTM zone 48N" in " ".join(report.notes)

@@ -100,8 +100,8 @@ def prepare(conn: psycopg.Connection, source: Source, report: ImportReport, era:
     report.notes.append("columns updated on existing units: geometry, name, kind, area_km2"
                         + (", " + ", ".join(sorted(present)) if present else ""))
     _check_parents(conn, report, era, out, parent_col)
-    prov_era = locate.province_era(conn, era, report)
     inside = {u.row: u.geom for u in out if u.kind != locate.PROVINCE}
+    prov_era = locate.province_era(conn, era, report) if inside else None
     locate.check_inside_province(conn, report, prov_era, inside, "geometry", source.swapped)
     return Plan(out, present)
 

@@ -32,7 +32,11 @@ def to_wgs84(source: Source, report: ImportReport) -> None:
     if declared is None:
         _assume_degrees(source, report)
         return
-    crs = CRS.from_user_input(declared)
+    try:
+        crs = CRS.from_user_input(declared)
+    except Exception as exc:  # noqa: BLE001 - PROJ's message names what it could not parse
+        report.reject(None, None, f"the file's CRS cannot be understood: {exc}")
+        raise FileRejected from exc
     if crs.is_geographic:
         _reject_latitudes_beyond_90(source, report)
     if crs.equals(WGS84, ignore_axis_order=True):
@@ -129,7 +133,7 @@ def _assume_degrees(source: Source, report: ImportReport) -> None:
         x, y = coords[np.argmax(np.abs(coords).max(axis=1))]
         report.reject(None, None, f"the file declares no coordinate reference system and its coordinates are not "
                                   f"degrees (e.g. x={x:.1f}, y={y:.1f}): save it with its CRS (a .prj beside a "
-                                  f"shapefile, e.g. VN-2000 / UTM zone 48N = EPSG:3405)")
+                                  f"shapefile or a CSV, holding its WKT or e.g. 'EPSG:3405' = VN-2000 / UTM 48N)")
         raise FileRejected
     message = ("no CRS declared; the coordinates are in degree range, so they were taken as WGS84 "
                "longitude/latitude (EPSG:4326)")

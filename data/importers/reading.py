@@ -164,7 +164,13 @@ def _read_csv(path: Path, report: ImportReport) -> Source:
     frame.index = range(1, len(frame) + 1)
     report.notes.append(f"CSV read with '{delimiter}' as separator" + (f", coordinates from '{lon}'/'{lat}'"
                                                                        if lon and lat else f", geometry from '{wkt}'"))
-    return Source(frame=frame, format="CSV", lon_field=lon or wkt or "", lat_field=lat or wkt or "")
+    # A CSV cannot say its CRS; a .prj of the same name beside it (WKT or e.g. 'EPSG:3405') can, as for a shapefile.
+    prj = path.with_suffix(".prj")
+    declared = prj.read_text("utf-8").strip() if prj.exists() else None
+    if declared:
+        report.notes.append(f"CRS of the CSV taken from {prj.name}")
+    return Source(frame=frame, format="CSV", lon_field=lon or wkt or "", lat_field=lat or wkt or "",
+                  declared_crs=declared)
 
 
 def _csv_geometry(row: int, record: dict[str, str | None], lon: str | None, lat: str | None, wkt: str | None,
