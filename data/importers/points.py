@@ -6,6 +6,7 @@ of the era that contains the point in the database; never from a name.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -78,8 +79,11 @@ def _assign_units(conn: psycopg.Connection, report: ImportReport, source: Source
         report.warnings.append(f"the database has no units of era {era}: rows were imported without a unit")
 
 
+RowHook = Callable[[int, dict[str, Any], "PointRow | None"], bool]
+
+
 def _points(conn: psycopg.Connection, source: Source, report: ImportReport, era: str, label: str,
-            extra: callable) -> tuple[list[PointRow], dict[int, str], str | None]:
+            extra: RowHook) -> tuple[list[PointRow], dict[int, str], str | None]:
     """Common part: name, point, province check, unit codes; ``extra(row, rec, point_row)`` adds the rest."""
     name_col, code_col = _base(source, report)
     items: list[PointRow] = []
