@@ -67,7 +67,7 @@ def load_seats(conn: psycopg.Connection) -> Seats:
         "SELECT id, code, name, admin_centre, population FROM admin_unit WHERE era = '2025' AND kind = ANY(%s) "
         "ORDER BY code", [list(COMMUNE_LEVEL)])}
     districts = {r[0]: (r[1], r[2]) for r in conn.execute(
-        "SELECT d.id, d.code, d.name FROM admin_unit d WHERE d.era = 'pre2025' AND EXISTS "
+        "SELECT d.id, d.code, d.name FROM admin_unit d WHERE d.era = 'pre2025' AND d.kind <> 'province' AND EXISTS "
         "(SELECT 1 FROM admin_unit c WHERE c.parent_id = d.id) ORDER BY d.code")}
     # Main village of an earlier unit: its most populous settlement (ties: lowest id).
     rows = conn.execute(
