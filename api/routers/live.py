@@ -52,6 +52,7 @@ class Hub:
         self.poll_s = poll_s
         self.keys: list[tuple[int, int]] = []
         self.items: list[events.Event] = []
+        self.texts: list[str] = []  # each event serialised once per worker, not once per stream
         self.low: tuple[int, int] = (0, 0)  # the window holds every deliverable event after `low`
         self.cursor: tuple[int, int] = (0, 0)
         self.changed = asyncio.Condition()
@@ -112,19 +113,22 @@ class Hub:
             if batch:
                 self.keys.extend(e.key for e in batch)
                 self.items.extend(batch)
+                self.texts.extend(sse(e) for e in batch)
                 self.cursor = batch[-1].key
                 if len(self.items) > WINDOW:
                     cut = len(self.items) - WINDOW
                     self.low = self.keys[cut - 1]
                     del self.keys[:cut]
                     del self.items[:cut]
+                    del self.texts[:cut]
                 async with self.changed:
                     self.changed.notify_all()
             # Held-back events (an earlier transaction still open) are retried soon, without a NOTIFY.
             timeout = 0.01 if more else self.poll_s
 
-    def after(self, key: tuple[int, int]) -> list[events.Event]:
-        return self.items[bisect.bisect_right(self.keys, key):]
+    def after(self, key: tuple[int, int]) -> tuple[list[events.Event], list[str]]:
+        i = bisect.bisect_right(self.keys, key)
+        return self.items[i:], self.texts[i:]
 
 
 async def hub_of(app: FastAPI) -> Hub:
@@ -203,10 +207,11 @@ async def _stream(request: Request, hub: Hub, cursor: tuple[int, int], flt: Filt
             if not batch:
                 cursor = hub.low
                 continue
+            texts = [sse(e) for e in batch]
         else:
-            batch = hub.after(cursor)
+            batch, texts = hub.after(cursor)
         if batch:
-            out = [sse(e) for e in batch if flt.wants(e)]
+            out = [t for e, t in zip(batch, texts, strict=True) if flt.wants(e)]
             cursor = batch[-1].key
             if out:
                 yield "".join(out)
