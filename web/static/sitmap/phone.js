@@ -216,9 +216,7 @@
     return S.api("GET", unitUrl).then(function (fc) {
       var mine = fc.features.filter(function (f) {
         var p = f.properties || {};
-        return !codes.length || codes.some(function (c) {
-          return c === p.code || c === p.id || c === f.id || (c && (c.code === p.code || c.id === p.id));
-        });
+        return !codes.length || codes.indexOf(p.code) >= 0;
       });
       var area = { type: "FeatureCollection", features: mine };
       if (state.unitLayer) { state.map.removeLayer(state.unitLayer); }
