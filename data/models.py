@@ -23,6 +23,7 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    SmallInteger,
     String,
     Text,
     UniqueConstraint,
@@ -461,13 +462,16 @@ class AppSession(Base):
 
 
 class DataVersion(Base):
-    """Data version per table, bumped in the writing transaction by a statement trigger (migration 0001).
+    """Data version per table, bumped in the writing transaction by a statement trigger (migrations 0001, 0008).
 
-    A layer's version is derived from the versions of the tables it reads; it keys every worker's tile
-    cache, so a write through any worker invalidates the tiles of all workers once it commits.
+    Each table has up to 32 slots (one per backend, so concurrent writers do not queue on one row lock); the
+    table's version is the sum of its slots. A layer's version is derived from the versions of the tables it
+    reads; it keys every worker's tile cache, so a write through any worker invalidates the tiles of all
+    workers once it commits.
     """
 
     __tablename__ = "data_version"
     table_name: Mapped[str] = mapped_column(String(48), primary_key=True)
+    slot: Mapped[int] = mapped_column(SmallInteger, primary_key=True, server_default=text("0"))
     version: Mapped[int] = mapped_column(BigInteger, server_default=text("1"))
     changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

@@ -195,7 +195,8 @@ def tile(layer: Layer, g: Grant, q: Query, props: list[Prop], z: int, x: int, y:
 
 
 def versions() -> sql.Composable:
-    return sql.SQL("SELECT table_name, version FROM data_version")
+    # A table's version is the sum of its slots (migration 0008).
+    return sql.SQL("SELECT table_name, sum(version)::bigint FROM data_version GROUP BY table_name")
 
 
 def extent(layer: Layer) -> sql.Composable:
