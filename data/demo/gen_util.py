@@ -54,7 +54,8 @@ def copy_rows(conn: psycopg.Connection, table: str, columns: Sequence[str], rows
 
 
 def ewkt_point(x: float, y: float) -> str:
-    return f"SRID=4326;POINT({x:.7f} {y:.7f})"
+    # repr() round-trips a float exactly: a feature placed "at a village" has the village's very coordinates.
+    return f"SRID=4326;POINT({float(x)!r} {float(y)!r})"
 
 
 def to_lonlat(conn: psycopg.Connection, x: np.ndarray, y: np.ndarray, srid: int) -> tuple[np.ndarray, np.ndarray]:

@@ -39,6 +39,10 @@ class OldUnit:
     new_id: int | None
     population: int
     main_settlement: int | None
+    alias: str | None = None     # the merger resolution's spelling, when it differs (admin_lineage)
+
+    def named(self, bare_name: str) -> bool:
+        return bare(self.name) == bare_name or (self.alias is not None and bare(self.alias) == bare_name)
 
 
 @dataclass
@@ -76,14 +80,15 @@ def load_seats(conn: psycopg.Connection) -> Seats:
                COALESCE((SELECT sum(population) FROM settlement s WHERE s.pre2025_unit_id = o.id), 0),
                (SELECT s.id FROM settlement s WHERE s.pre2025_unit_id = o.id
                  AND (l.new_unit_id IS NULL OR s.unit_id = l.new_unit_id)
-                ORDER BY s.population DESC NULLS LAST, s.id LIMIT 1)
+                ORDER BY s.population DESC NULLS LAST, s.id LIMIT 1),
+               l.old_name_resolution
           FROM admin_unit o
-          LEFT JOIN LATERAL (SELECT new_unit_id FROM admin_lineage WHERE old_unit_id = o.id
+          LEFT JOIN LATERAL (SELECT new_unit_id, old_name_resolution FROM admin_lineage WHERE old_unit_id = o.id
                              ORDER BY area_share DESC NULLS LAST, new_unit_id LIMIT 1) l ON true
          WHERE o.era = 'pre2025' AND o.kind = ANY(%s)
          ORDER BY o.code
         """, [list(COMMUNE_LEVEL)]).fetchall()
-    old = {r[0]: OldUnit(r[0], r[1], r[2], r[3], r[4], r[5], int(r[6]), r[7]) for r in rows}
+    old = {r[0]: OldUnit(r[0], r[1], r[2], r[3], r[4], r[5], int(r[6]), r[7], r[8]) for r in rows}
 
     new_seat: dict[int, int] = {}
     district_refs: dict[int, int] = {}
@@ -102,7 +107,7 @@ def load_seats(conn: psycopg.Connection) -> Seats:
                     seat = _pick_town(cands, districts[did][1], name)
                     district_refs.setdefault(did, seat.id)
             else:
-                seat = next((o for o in mine if bare(o.name) == place), None)
+                seat = next((o for o in mine if o.named(place)), None)
         if seat is None:
             seat = min(mine, key=lambda o: (bare(o.name) != bare(name), -o.population, o.code))
         new_seat[nid] = seat.id
