@@ -174,12 +174,12 @@ def render_html(b: facts.Briefing, lang: str = "vi", printed: datetime | None = 
                        tooltip=folium.GeoJsonTooltip([tooltip_field]) if tooltip_field else None).add_to(m)
 
     points(b.layers["villages"], lambda _f: {"radius": 3, "color": "#2c7a2c", "weight": 1, "fillColor": "#2c7a2c",
-                                             "fillOpacity": 0.7}, "name")
+                                             "fill": True, "fillOpacity": 0.7}, "name")
     points(b.layers["patrol_points"], lambda _f: {"radius": 5, "color": "#1f4fb4", "weight": 1,
-                                                  "fillColor": "#6fa0ff", "fillOpacity": 0.9}, "name")
-    points(b.layers["incidents"], lambda f: {"radius": 5, "color": "#222", "weight": 1, "fillOpacity": 0.9,
+                                                  "fillColor": "#6fa0ff", "fill": True, "fillOpacity": 0.9}, "name")
+    points(b.layers["incidents"], lambda f: {"radius": 5, "color": "#222", "weight": 1, "fill": True, "fillOpacity": 0.9,
                                              "fillColor": cat_colors.get(f["properties"]["category"], "#777")})
-    points(b.layers["stations"], lambda f: {"radius": 8, "color": "#000", "weight": 2, "fillOpacity": 1,
+    points(b.layers["stations"], lambda f: {"radius": 8, "color": "#000", "weight": 2, "fill": True, "fillOpacity": 1,
                                             "fillColor": HQ_COLORS.get(f["properties"]["hq_status"], "#888")}, "name")
     bounds = folium.GeoJson(b.layers["unit"]).get_bounds()
     if bounds and bounds[0][0] is not None:

@@ -17,7 +17,7 @@ from jinja2 import Template
 from web import assets, i18n
 
 # Only a starting view: the page fits itself to the current units' extent from /web/extent once loaded.
-_START = {"location": [0.0, 0.0], "zoom_start": 2}
+_START = {"location": [0.0, 0.0], "zoom_start": 3}
 
 # EPSG:3405/3406 VN-2000 / UTM 48N/49N with the national datum shift (Decision 05/2007/QĐ-BTNMT parameters).
 VN2000_TOWGS84 = "-191.90441429,-39.30318279,-111.45032835,-0.00928836,0.01975479,-0.00427372,0.252906278"

@@ -570,6 +570,9 @@
   // ---------------------------------------------------------------- start
   function init(map) {
     state.map = map;
+    // Explicit zoom limits: without them Leaflet lets each tile layer's zoom range move the map's zoom.
+    map.setMinZoom(3);
+    map.setMaxZoom(19);
     map.createPane("sm-polygons").style.zIndex = 350;
     map.createPane("sm-lines").style.zIndex = 380;
     if (S.config.basemap) {

@@ -288,6 +288,9 @@
 
   function init(map) {
     state.map = map;
+    // Explicit zoom limits: without them Leaflet lets each tile layer's zoom range move the map's zoom.
+    map.setMinZoom(3);
+    map.setMaxZoom(19);
     if (S.config.basemap) { L.tileLayer(S.config.basemap, { maxZoom: 19 }).addTo(map); }
     S.applyI18n();
     fillSelect("pf-category", "incident_categories");
