@@ -177,9 +177,11 @@ def render_html(b: facts.Briefing, lang: str = "vi", printed: datetime | None = 
                                              "fill": True, "fillOpacity": 0.7}, "name")
     points(b.layers["patrol_points"], lambda _f: {"radius": 5, "color": "#1f4fb4", "weight": 1,
                                                   "fillColor": "#6fa0ff", "fill": True, "fillOpacity": 0.9}, "name")
-    points(b.layers["incidents"], lambda f: {"radius": 5, "color": "#222", "weight": 1, "fill": True, "fillOpacity": 0.9,
+    points(b.layers["incidents"], lambda f: {"radius": 5, "color": "#222", "weight": 1, "fill": True,
+                                             "fillOpacity": 0.9,
                                              "fillColor": cat_colors.get(f["properties"]["category"], "#777")})
-    points(b.layers["stations"], lambda f: {"radius": 8, "color": "#000", "weight": 2, "fill": True, "fillOpacity": 1,
+    points(b.layers["stations"], lambda f: {"radius": 8, "color": "#000", "weight": 2, "fill": True,
+                                            "fillOpacity": 1,
                                             "fillColor": HQ_COLORS.get(f["properties"]["hq_status"], "#888")}, "name")
     bounds = folium.GeoJson(b.layers["unit"]).get_bounds()
     if bounds and bounds[0][0] is not None:
