@@ -44,7 +44,9 @@ from data.settings import get_settings
 WORK = Path("/var/tmp/sitmap-bench")
 TIPG_VENV = WORK / "tipg-venv"
 TARGET_INCIDENTS = 200_000
-HEADERS = {"X-Sitmap-Test-Role": "commander"}
+# A real commander account and bearer session, created in the bench database by prepare_database.
+BENCH_TOKEN = "bench-commander-token"
+HEADERS = {"Authorization": f"Bearer {BENCH_TOKEN}"}
 TIPG_LAUNCHER = """
 import os, sys
 import asyncpg
@@ -131,6 +133,17 @@ def prepare_database(url: str) -> None:
         c.execute("VACUUM ANALYZE admin_unit")
         total = c.execute("SELECT count(*) FROM incident").fetchone()[0]
         log(f"incidents: {total}")
+        add_bench_commander(c)
+
+
+def add_bench_commander(c: psycopg.Connection) -> None:
+    from api.auth import hash_password, token_hash
+
+    c.execute("DELETE FROM app_user WHERE username = 'bench-commander'")
+    uid = c.execute("INSERT INTO app_user (username, password_hash, role) VALUES ('bench-commander', %s, "
+                    "'commander') RETURNING id", (hash_password(BENCH_TOKEN),)).fetchone()[0]
+    c.execute("INSERT INTO app_session (token_hash, user_id, kind, expires_at) "
+              "VALUES (%s, %s, 'bearer', now() + interval '1 day')", (token_hash(BENCH_TOKEN), uid))
 
 
 def load_reference_communes(url: str) -> None:

@@ -58,8 +58,6 @@ class Settings(BaseSettings):
     # Layers: per-worker tile cache size (0 disables it), how long a worker trusts its copy of data_version.
     tile_cache_mb: int = 64
     data_version_ttl_s: float = 1.0
-    # TEST ONLY: trust X-Sitmap-Test-Role / X-Sitmap-Test-Units headers as the caller (layers/access.py).
-    trust_test_principal: bool = False
 
 
 @lru_cache

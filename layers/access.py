@@ -7,7 +7,6 @@ SQL as a bound ``unit_id = ANY(%s)``) and whether the personal properties are in
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from api.security import Principal
 from layers.model import Layer, Prop
@@ -61,27 +60,3 @@ def may_see(layer: Layer, principal: Principal | None) -> bool:
 def visible_props(layer: Layer, g: Grant, *, tiles: bool = False) -> list[Prop]:
     return [p for p in layer.properties
             if (g.personal or not p.personal) and (p.in_tiles or not tiles)]
-
-
-# --- test-only principal --------------------------------------------------------------------------------
-# Until accounts exist, tests pass a principal in headers, honoured only with SITMAP_TRUST_TEST_PRINCIPAL.
-# The accounts work deletes this block (and the setting) once optional_principal returns real users.
-TEST_ROLE_HEADER = "x-sitmap-test-role"
-TEST_UNITS_HEADER = "x-sitmap-test-units"
-
-
-def test_principal(request: Any) -> Principal | None:
-    settings = request.app.state.settings
-    if not getattr(settings, "trust_test_principal", False):
-        return None
-    role = request.headers.get(TEST_ROLE_HEADER)
-    if not role:
-        return None
-    raw = request.headers.get(TEST_UNITS_HEADER, "").strip()
-    units = frozenset(int(u) for u in raw.split(",") if u.strip().isdigit()) if raw else None
-    return Principal(user_id=None, username=f"test-{role}", role=role, unit_ids=units)
-
-
-async def caller(request: Any, principal: Principal | None) -> Principal | None:
-    """The principal of the request: the real one, else (tests only) the header principal."""
-    return principal if principal is not None else test_principal(request)

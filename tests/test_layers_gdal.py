@@ -10,9 +10,10 @@ import sqlite3
 import subprocess
 
 from layers import registry
-from tests.test_layers_support import count, layers_template, seeded_ro  # noqa: F401
+from tests.test_layers_support import count, layers_template, role, seeded_ro  # noqa: F401
 
-HEADERS = "X-Sitmap-Test-Role: commander"
+# A real account's bearer token, passed the way a GIS desktop passes it to GDAL.
+HEADERS = "Authorization: " + role("commander")["Authorization"]
 EXPECTED = {
     "communes": "SELECT count(*) FROM admin_unit WHERE era = '2025'",
     "communes-pre2025": "SELECT count(*) FROM admin_unit WHERE era = 'pre2025' AND kind = 'commune'",
@@ -36,7 +37,7 @@ def gdal(args: list[str], tmp_path) -> str:
 
 
 def test_gdal_lists_and_reads_every_layer(start_server, seeded_ro, tmp_path):  # noqa: F811
-    base = start_server(seeded_ro, env={"SITMAP_TRUST_TEST_PRINCIPAL": "1"})
+    base = start_server(seeded_ro)
     listing = gdal(["ogrinfo", "-ro", "-q", f"OAPIF:{base}"], tmp_path)
     listed = {line.split(":", 1)[1].strip().split(" ")[0] for line in listing.splitlines() if ":" in line}
     assert {lay.id for lay in registry.all_layers()} <= listed

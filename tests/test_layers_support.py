@@ -16,11 +16,35 @@ import pytest
 REFERENCE = Path(__file__).resolve().parent.parent / "data" / "reference" / "communes-2025.geojson"
 
 
+# The callers the layer tests use: real accounts with real bearer sessions, created in the seed (so every
+# clone of the template has them). (role, commune ids or None for province-wide)
+PRINCIPALS: tuple[tuple[str, tuple[int, ...] | None], ...] = (
+    ("commander", None), ("planner", None), ("officer", (3, 5)), ("officer", (1,)),
+)
+
+
+def _token(name: str, units: tuple[int, ...] | None) -> str:
+    return f"layers-test-{name}-{'all' if units is None else '-'.join(map(str, units))}"
+
+
 def role(name: str, units: list[int] | None = None) -> dict[str, str]:
-    headers = {"X-Sitmap-Test-Role": name}
-    if units is not None:
-        headers["X-Sitmap-Test-Units"] = ",".join(map(str, units))
-    return headers
+    key = (name, tuple(units) if units is not None else None)
+    assert key in PRINCIPALS, f"add {key} to PRINCIPALS so the seed creates that account"
+    return {"Authorization": f"Bearer {_token(*key)}"}
+
+
+def add_principals(conn: psycopg.Connection) -> None:
+    from api.auth import hash_password, token_hash
+
+    pw = hash_password("not-used-by-these-tests")
+    for name, units in PRINCIPALS:
+        token = _token(name, units)
+        uid = conn.execute("INSERT INTO app_user (username, password_hash, role) VALUES (%s, %s, %s) RETURNING id",
+                           (token, pw, name)).fetchone()[0]
+        for unit in units or ():
+            conn.execute("INSERT INTO app_user_unit (user_id, unit_id) VALUES (%s, %s)", (uid, unit))
+        conn.execute("INSERT INTO app_session (token_hash, user_id, kind, expires_at) "
+                     "VALUES (%s, %s, 'bearer', now() + interval '1 day')", (token_hash(token), uid))
 
 
 COMMANDER = role("commander")
@@ -96,7 +120,10 @@ def layers_template(cluster, schema_template) -> str:
 
     # Imported into several test modules, this session fixture may run once per module: unique names.
     name = f"layers_template_{uuid.uuid4().hex[:8]}"
-    seed(clone_database(cluster, schema_template, name))
+    url = clone_database(cluster, schema_template, name)
+    seed(url)
+    with psycopg.connect(url, autocommit=True) as conn:
+        add_principals(conn)
     return name
 
 
@@ -120,4 +147,4 @@ def seeded_db(cluster, layers_template):
 
 @pytest.fixture
 def api(make_client, seeded_ro):
-    return make_client(seeded_ro, trust_test_principal=True, data_version_ttl_s=0.0)
+    return make_client(seeded_ro, data_version_ttl_s=0.0)

@@ -84,7 +84,7 @@ def test_etag_cache_control_and_304(api):  # noqa: F811
 
 
 def test_a_write_invalidates_cached_tiles(make_client, seeded_db):  # noqa: F811
-    client = make_client(seeded_db, trust_test_principal=True, data_version_ttl_s=0.0)
+    client = make_client(seeded_db, data_version_ttl_s=0.0)
     x, y = tile_of(103.02, 21.39, 11)
     url = f"/collections/incidents/tiles/WebMercatorQuad/11/{y}/{x}"
     first = client.get(url, headers=COMMANDER)
@@ -134,7 +134,7 @@ def test_incident_tiles_are_capped_most_serious_first(make_client, seeded_db):  
                             ELSE 'administrative' END, now() - g * interval '1 hour',
                             ST_SetSRID(ST_MakePoint(103.02 + (g % 100) * 0.0001, 21.39 + (g / 100) * 0.0001), 4326)
                        FROM generate_series(1, 5000) g""")
-    client = make_client(seeded_db, trust_test_principal=True, data_version_ttl_s=0.0)
+    client = make_client(seeded_db, data_version_ttl_s=0.0)
     x, y = tile_of(103.025, 21.392, 13)
     r = client.get(f"/collections/incidents/tiles/WebMercatorQuad/13/{y}/{x}", headers=COMMANDER)
     assert "x-tile-capped" in r.headers
