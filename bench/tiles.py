@@ -213,7 +213,7 @@ def wait_ready(proc: subprocess.Popen, url: str, timeout: float = 120) -> None:
 
 def start_sitmap(url: str, workers: int, cache_mb: int) -> tuple[subprocess.Popen, str]:
     port = free_port()
-    env = {**os.environ, "DATABASE_URL": url, "SITMAP_TRUST_TEST_PRINCIPAL": "1",
+    env = {**os.environ, "DATABASE_URL": url,
            "SITMAP_TILE_CACHE_MB": str(cache_mb), "SITMAP_POOL_MAX": "16"}
     proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory", "--host",
                              "127.0.0.1", "--port", str(port), "--workers", str(workers), "--log-level",
@@ -331,8 +331,10 @@ async def raw_sql(url: str, tiles, seconds: int, concurrency: int) -> dict:
         g = grant(layer, who)
         prepared.append(layer_sql.tile(layer, g, Query(), visible_props(layer, g, tiles=True), z, x, y))
     latencies: list[float] = []
+    from api.database import CONNECTION_KWARGS
+
     async with AsyncConnectionPool(url, min_size=concurrency, max_size=concurrency, open=False,
-                                   kwargs={"autocommit": True}) as pool:
+                                   kwargs=CONNECTION_KWARGS) as pool:
         await pool.wait()
         deadline = time.perf_counter() + seconds
         counter = iter(range(10**9))
