@@ -13,7 +13,7 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
-from data.search import fold
+from data.text import fold
 
 
 class UnitNotFound(LookupError):

@@ -8,7 +8,6 @@ database's ctype locale, which is ``C`` in the embedded cluster (where ``lower('
 
 from __future__ import annotations
 
-import re
 import unicodedata
 from typing import Any
 
@@ -16,14 +15,7 @@ import psycopg
 from psycopg.rows import dict_row
 
 from data import vocab
-
-
-def fold(text: str) -> str:
-    """Lower-case ASCII form of a Vietnamese name: 'Mường Chà' -> 'muong cha' (đ/Đ -> d)."""
-    text = text.replace("đ", "d").replace("Đ", "D")
-    decomposed = unicodedata.normalize("NFD", text)
-    stripped = "".join(c for c in decomposed if unicodedata.category(c) != "Mn")
-    return re.sub(r"\s+", " ", stripped.lower()).strip()
+from data.text import fold
 
 
 def _translation_table() -> tuple[str, str]:

@@ -22,8 +22,9 @@ from shapely.geometry import shape
 
 from data.demo import boundaries, roads, villages
 from data.demo.frame import Frame
-from data.demo.names import ascii_name, name_key
+from data.demo.names import name_key
 from data.demo.terrain import Terrain
+from data.text import fold
 
 REFERENCE_DIR = Path(__file__).resolve().parent.parent / "reference"
 
@@ -303,7 +304,7 @@ def write_geography(conn: psycopg.Connection, cfg_all: dict, geo: Geography) -> 
     prov_old, prov_new = next(next_id), next(next_id)
     prov_pop = sum(geo.population.values())
     for pid, era, vf, vt in ((prov_old, era_old, None, valid_to), (prov_new, era_new, valid_from, None)):
-        rows.append((pid, era, str(prov["code"]), prov["name"], ascii_name(prov["name"]), "province", None, prov_pop,
+        rows.append((pid, era, str(prov["code"]), prov["name"], fold(prov["name"]), "province", None, prov_pop,
                      cfg["province_population_note"], None, None, None, None, None, vf, vt, src["province"], False,
                      prov_geom))
     unit_id = {}
@@ -311,7 +312,7 @@ def write_geography(conn: psycopg.Connection, cfg_all: dict, geo: Geography) -> 
     for c, gw in zip(geo.codes, geoms, strict=True):
         r = geo.unit_rows[c]
         unit_id[c] = next(next_id)
-        rows.append((unit_id[c], era_new, c, r["name"], ascii_name(r["name"]), r["kind"], prov_new,
+        rows.append((unit_id[c], era_new, c, r["name"], fold(r["name"]), r["kind"], prov_new,
                      geo.population[c], geo.population_note[c], geo.households[c], None, float(r["area_km2"]),
                      r["admin_centre"], geo.border[c] or None, valid_from, None,
                      src["unit_2025"].format(osm_relation=r["osm_relation"]), False, gw))
@@ -327,7 +328,7 @@ def write_geography(conn: psycopg.Connection, cfg_all: dict, geo: Geography) -> 
     for d, gw in zip(dcodes, _ewkb(fr, [geo.sub.districts[d] for d in dcodes], multi=True), strict=True):
         district_id[d] = next(next_id)
         name = geo.district_names[d]
-        rows.append((district_id[d], era_old, d, name, ascii_name(name), kind_of(name, prefixes), prov_old,
+        rows.append((district_id[d], era_old, d, name, fold(name), kind_of(name, prefixes), prov_old,
                      dist_pop[d], src["generated_population"], None, None, None, None, None, None, valid_to,
                      src["district"], True, gw))
     old_id = {}
@@ -336,7 +337,7 @@ def write_geography(conn: psycopg.Connection, cfg_all: dict, geo: Geography) -> 
     for u, gw in zip(geo.sub.units, _ewkb(fr, [u.geom for u in geo.sub.units], multi=True), strict=True):
         old_id[u.code] = next(next_id)
         p = old_pop.get(u.code, 0)
-        rows.append((old_id[u.code], era_old, u.code, u.name, ascii_name(u.name), kind_of(u.name, prefixes),
+        rows.append((old_id[u.code], era_old, u.code, u.name, fold(u.name), kind_of(u.name, prefixes),
                      district_id[u.district], p, src["generated_population"],
                      int(round(p / (hh["mean_size"] * rng.normal(1, hh["spread"])))), None, None, None, None, None,
                      valid_to, src["earlier_unit"].format(seed=u.seed_from), True, gw))
@@ -361,7 +362,7 @@ def write_geography(conn: psycopg.Connection, cfg_all: dict, geo: Geography) -> 
         with cur.copy("COPY settlement (id, name, name_ascii, kind, population, unit_id, pre2025_unit_id, "
                       "geonameid, source, is_generated, geom) FROM STDIN") as cp:
             for i, gw in enumerate(pts):
-                cp.write_row((i + 1, s.name[i], ascii_name(s.name[i]), s.kind[i], int(s.population[i]),
+                cp.write_row((i + 1, s.name[i], fold(s.name[i]), s.kind[i], int(s.population[i]),
                               unit_id[s.unit[i]], old_id[s.old_unit[i]], s.geonameid[i], s.source[i],
                               s.generated[i], gw))
         # Border crossings.

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from data.text import fold
+
 # Thái first elements (landscape words) and second elements.
 THAI_FIRST = ("Huổi", "Nậm", "Nà", "Pá", "Phiêng", "Co", "Hua", "Noong", "Na", "Pom", "Xôm", "Kéo", "Hin",
               "Púng", "Tà", "Bó", "Khá", "Lọng", "Sái", "Ten", "Pắc", "Mường")
@@ -57,20 +59,9 @@ def settlement_names(rng: np.random.Generator, count: int, *, urban: bool, highl
     return out
 
 
-_ASCII = str.maketrans({"đ": "d", "Đ": "D"})
-
-
-def ascii_name(name: str) -> str:
-    """Unaccented spelling for search (``Bản Huổi Lếch`` → ``Ban Huoi Lech``)."""
-    import unicodedata
-
-    decomposed = unicodedata.normalize("NFKD", name.translate(_ASCII))
-    return "".join(c for c in decomposed if not unicodedata.combining(c))
-
-
 def name_key(name: str) -> str:
     """Comparison key: no unit prefix, no accents, no spaces, lower case."""
-    plain = ascii_name(name).lower()
+    plain = fold(name)
     for prefix in ("thi tran ", "phuong ", "xa ", "ban ", "thon "):
         if plain.startswith(prefix):
             plain = plain[len(prefix):]

@@ -20,6 +20,7 @@ from data.importers import locate
 from data.importers import validation as v
 from data.importers.reading import FileRejected, Source
 from data.importers.report import ImportReport
+from data.text import fold
 
 UNIT_CODE_NAMES = ("unit_code", "commune_code", "ma_xa", "ma_dvhc")
 DUPLICATE_DISTANCE_M = 50.0  # an existing row of the same name this close is the same place imported twice
@@ -156,7 +157,7 @@ def write_villages(conn: psycopg.Connection, plan: Plan, report: ImportReport, e
     inserted = updated = 0
     for p in plan.rows:
         other_unit = others.get(p.row)
-        params = [p.name, v.fold(p.name), p.values["kind"], p.values["population"], p.unit.id if p.unit else None,
+        params = [p.name, fold(p.name), p.values["kind"], p.values["population"], p.unit.id if p.unit else None,
                   other_unit[0].id if other_unit else None, p.values["geonameid"], f"import of {report.path.name}",
                   shapely.to_wkb(p.geom)]
         conflict = ("ON CONFLICT (geonameid) DO UPDATE SET name = EXCLUDED.name, name_ascii = EXCLUDED.name_ascii, "
@@ -280,7 +281,7 @@ def prepare_patrol_points(conn: psycopg.Connection, source: Source, report: Impo
                                             f"first or fix the code")
     for p in items:
         p.values["station_id"] = stations.get(station_codes.get(p.row, ""))
-    keys = {p.row: f"{v.fold(p.name)} ({p.values['kind']}) at {p.geom.x:.5f}, {p.geom.y:.5f}" for p in items}
+    keys = {p.row: f"{fold(p.name)} ({p.values['kind']}) at {p.geom.x:.5f}, {p.geom.y:.5f}" for p in items}
     v.duplicates(report, keys, "name", "patrol point")
     _assign_units(conn, report, source, era, items, unit_codes, unit_col, required=True)
     _reject_existing(conn, report, "patrol_point", items)
@@ -316,7 +317,7 @@ def _reject_existing(conn: psycopg.Connection, report: ImportReport, table: str,
          WHERE e.d <= %(m)s
         """,  # noqa: S608 - table and column come from this module, not from input
         {"w": [shapely.to_wkb(p.geom) for p in items],
-         "n": [v.fold(p.name) if table == "settlement" else p.name for p in items],
+         "n": [fold(p.name) if table == "settlement" else p.name for p in items],
          "deg": DUPLICATE_DISTANCE_M / 100_000, "m": DUPLICATE_DISTANCE_M}).fetchall()
     for ord_, existing_id, existing_name, distance in result:
         p = items[ord_ - 1]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import unicodedata
 from collections.abc import Iterable
 from datetime import date
@@ -38,13 +37,6 @@ def rows(source: Source) -> Iterable[tuple[int, dict[str, Any], BaseGeometry | N
     for row, geom, values in zip(frame.index, frame.geometry, frame[attrs].itertuples(index=False), strict=True):
         if row not in source.rejected_rows:
             yield int(row), dict(zip(attrs, values, strict=True)), geom
-
-
-def fold(name: str) -> str:
-    """Lower-case ASCII form of a Vietnamese name, for name_ascii: 'Mường Chà' -> 'muong cha'."""
-    name = name.replace("đ", "d").replace("Đ", "D")
-    stripped = "".join(c for c in unicodedata.normalize("NFD", name) if unicodedata.category(c) != "Mn")
-    return re.sub(r"\s+", " ", stripped.lower()).strip()
 
 
 def required_text(report: ImportReport, row: int, record: dict[str, Any], col: str | None, what: str,
