@@ -21,12 +21,13 @@ import psycopg
 
 from data import briefing as facts
 from data import vocab
+from layers import registry
 from web import assets, i18n
 
 TZ = ZoneInfo("Asia/Ho_Chi_Minh")
-CATEGORY_COLORS = ["#d62728", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#1f77b4", "#17becf", "#bcbd22",
-                   "#2ca02c", "#7f7f7f"]
-HQ_COLORS = {"independent": "#1a7f37", "shared": "#d4a017", "under_construction": "#e0620d", "planned": "#888888"}
+# The map's colours, from the layer declarations: a briefing looks like the commanders' map.
+CATEGORY_COLORS = registry.get("incidents").style.colors
+HQ_COLORS = registry.get("stations").style.colors
 SHEET_PX = (1587, 1123)  # A4 landscape at 96 dpi
 
 _CSS = """
@@ -160,7 +161,7 @@ def render_html(b: facts.Briefing, lang: str = "vi", printed: datetime | None = 
     s = i18n.strings(lang)
     e = html.escape
     printed = printed or datetime.now(TZ)
-    cat_colors = {t.code: CATEGORY_COLORS[i % len(CATEGORY_COLORS)] for i, t in enumerate(vocab.INCIDENT_CATEGORIES)}
+    cat_colors = CATEGORY_COLORS
     m = assets.offline_map(js=[assets.LEAFLET_JS], css=[assets.LEAFLET_CSS], inline=True, map_id="briefing",
                            location=[0, 0], zoom_start=10, control_scale=True, zoom_control=False,
                            prefer_canvas=False)
