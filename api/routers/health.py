@@ -30,8 +30,16 @@ async def health(conn: Annotated[psycopg.AsyncConnection, Depends(connection)]) 
     by_era: dict[str, dict[str, int]] = {}
     for era, kind, n in units:
         by_era.setdefault(era, {})[kind] = n
+    commune_level, district_level = ("commune", "ward", "township"), ("district", "city", "town")
+    summary = {
+        "units_2025": sum(n for k, n in by_era.get("2025", {}).items() if k in commune_level),
+        "units_pre2025": sum(n for k, n in by_era.get("pre2025", {}).items() if k in commune_level),
+        "districts_pre2025": sum(n for k, n in by_era.get("pre2025", {}).items() if k in district_level),
+        **{t: rows[t] for t in ("settlement", "road_edge", "station", "patrol_point", "incident")},
+    }
     return {
         "status": "ok",
+        "summary": summary,
         "database": "reachable",
         "postgis": extensions.get("postgis"),
         "postgis_lib": postgis_full,
