@@ -1,0 +1,95 @@
+"""The schema: migrations round-trip, the models match the migrations, and the database's own constraints."""
+
+from __future__ import annotations
+
+import psycopg
+import pytest
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import create_engine
+
+from data.db import sqlalchemy_url
+from data.migrate import alembic_config
+from data.models import Base
+from tests.conftest import clone_database, drop_database
+
+
+def _tables(url: str) -> set[str]:
+    with psycopg.connect(url) as conn:
+        return {r[0] for r in conn.execute(
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'spatial_ref_sys'")}
+
+
+def test_migrations_round_trip(cluster, schema_template) -> None:
+    url = clone_database(cluster, schema_template)
+    try:
+        migrated = _tables(url)
+        assert set(Base.metadata.tables) <= migrated
+        command.downgrade(alembic_config(url), "base")
+        assert _tables(url) <= {"alembic_version"}
+        command.upgrade(alembic_config(url), "head")
+        assert _tables(url) == migrated
+    finally:
+        drop_database(cluster, url.split("/")[-1].split("?")[0])
+
+
+def test_models_match_the_migrations(empty_db: str) -> None:
+    engine = create_engine(sqlalchemy_url(empty_db))
+    with engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+    # What migrations add for serving tiles only (stored EPSG:3857 copies, their indexes) is not mapped.
+    relevant = [d for d in diff if not (d[0] == "remove_column" and d[3].name.endswith("_3857"))
+                and not (d[0] == "remove_index" and ("3857" in d[1].name or "tile" in d[1].name))
+                and not (d[0] == "remove_table" and d[1].name == "spatial_ref_sys")]
+    assert relevant == []
+
+
+def test_every_geometry_column_has_a_gist_index_and_every_foreign_key_an_index(empty_db: str) -> None:
+    with psycopg.connect(empty_db) as conn:
+        geoms = conn.execute("SELECT f_table_name, f_geometry_column, srid FROM geometry_columns "
+                             "WHERE f_table_schema = 'public'").fetchall()
+        assert geoms
+        for table, column, srid in geoms:
+            assert srid in (4326, 3857), (table, column, srid)
+            gist = conn.execute("SELECT count(*) FROM pg_indexes WHERE tablename = %s AND indexdef ILIKE %s",
+                                (table, f"%USING gist ({column})%")).fetchone()[0]
+            assert gist >= 1, f"{table}.{column} has no GiST index"
+        unindexed = conn.execute("""
+            SELECT c.conrelid::regclass::text, a.attname FROM pg_constraint c
+              JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = c.conkey[1]
+             WHERE c.contype = 'f' AND NOT EXISTS (
+                   SELECT 1 FROM pg_index i WHERE i.indrelid = c.conrelid AND i.indkey[0] = c.conkey[1])""").fetchall()
+        assert unindexed == []
+
+
+@pytest.mark.parametrize("sql, violated", [
+    ("INSERT INTO admin_unit (era, code, name, name_ascii, kind, geom) VALUES ('2025', 'X', 'x', 'x', 'commune', "
+     "ST_Multi(ST_GeomFromText('POLYGON((0 0, 1 1, 1 0, 0 1, 0 0))', 4326)))", "geom_is_valid"),
+    ("INSERT INTO admin_unit (era, code, name, name_ascii, kind, geom) VALUES ('2025', 'X', 'x', 'x', 'commune', "
+     "ST_Multi(ST_GeomFromText('POLYGON((0 0, 1 0, 1 1, 0 0))', 3405)))", "SRID"),
+    ("INSERT INTO admin_unit (era, code, name, name_ascii, kind, geom) VALUES ('2025', 'X', 'x', 'x', 'county', "
+     "ST_Multi(ST_GeomFromText('POLYGON((0 0, 1 0, 1 1, 0 0))', 4326)))", "kind_valid"),
+    ("INSERT INTO incident (id, category, severity, occurred_at, geom) VALUES (gen_random_uuid(), 'jaywalking', "
+     "'serious', now(), ST_SetSRID(ST_MakePoint(103, 21.5), 4326))", "category_valid"),
+    ("INSERT INTO station (code, name, kind, hq_status, officers, geom) VALUES ('S', 's', 'commune_police', "
+     "'independent', -3, ST_SetSRID(ST_MakePoint(103, 21.5), 4326))", "officers_non_negative"),
+])
+def test_constraints_live_in_the_database(empty_db: str, sql: str, violated: str) -> None:
+    with psycopg.connect(empty_db) as conn, pytest.raises(psycopg.Error) as err:
+        conn.execute(sql)
+    assert violated in str(err.value)
+
+
+def test_reported_statistics_are_stored_as_reported(empty_db: str) -> None:
+    with psycopg.connect(empty_db, autocommit=True) as conn:
+        unit = conn.execute(
+            "INSERT INTO admin_unit (era, code, name, name_ascii, kind, geom) VALUES ('2025', 'P', 'p', 'p', "
+            "'province', ST_Multi(ST_GeomFromText('POLYGON((0 0, 1 0, 1 1, 0 0))', 4326))) RETURNING id").fetchone()[0]
+        # online + in person != received, on time + overdue + in progress != received: kept as reported.
+        conn.execute("INSERT INTO service_stat (unit_id, agency, period_start, received, online, in_person, "
+                     "on_time_or_early, overdue, in_progress) VALUES (%s, 'peoples_committee', '2025-07-01', "
+                     "47894, 44146, 3747, 45317, 151, 462)", (unit,))
+        row = conn.execute("SELECT received, online + in_person, on_time_or_early + overdue + in_progress "
+                           "FROM service_stat").fetchone()
+    assert row[0] == 47894 and row[1] != row[0] and row[2] != row[0]
