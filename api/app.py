@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from api import problems, security
+from api import openapi30, problems, security
 from api.database import open_pool
 from api.routers import auth as auth_router
 from api.routers import features, health, incidents, layers_meta, live, patrols, stations, tiles
@@ -43,4 +43,5 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
     for router in (auth_router.router, incidents.router, patrols.router, stations.router, live.router):
         app.include_router(router)
     web_router.install(app)  # /static, /web/*, /search/units; the map answers browsers at /
+    openapi30.install(app)  # /openapi.json as OpenAPI 3.0 (the oas30 conformance class)
     return app
