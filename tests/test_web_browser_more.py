@@ -7,13 +7,18 @@ Reuses the fixtures of tests/test_web_browser.py (its own server and writable de
 from __future__ import annotations
 
 import contextlib
+import math
 import select
 import socket
 import threading
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
+from urllib.parse import parse_qs, urlsplit
+from zoneinfo import ZoneInfo
 
 import httpx
+import mapbox_vector_tile
+import psycopg
 import pytest
 
 from tests import test_web_browser as base
@@ -40,6 +45,127 @@ def _post_incident(site: Site, *, occurred_at: datetime, description: str, categ
                    headers={"Authorization": f"Bearer {_token(site.base, 'web_officer')}"})
     assert r.status_code == 201, r.text
     return iid
+
+
+# ------------------------------------------------------------------------------------------- time filter
+
+HCM = ZoneInfo("Asia/Ho_Chi_Minh")
+INCIDENT_TILES = "/collections/incidents/tiles/WebMercatorQuad/"
+
+
+def _tile_of(lon: float, lat: float, z: int) -> tuple[int, int]:
+    n = 2 ** z
+    x = int((lon + 180) / 360 * n)
+    y = int((1 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2 * n)
+    return x, y
+
+
+def _shown_incidents(page) -> set[str]:
+    """The incident ids drawn in the incidents layer's tiles of the current zoom (what the commander sees)."""
+    return set(page.evaluate(
+        "(() => { const l = SitmapMap.state.leaflet['incidents'], z = SitmapMap.state.map.getZoom();"
+        " const ids = []; Object.values(l._vectorTiles).forEach(t => { if (t.getCoord().z === z)"
+        " ids.push(...Object.keys(t._features)); }); return ids; })()"))
+
+
+def _interval(url: str) -> tuple[str, str]:
+    values = parse_qs(urlsplit(url).query).get("datetime")
+    assert values and len(values) == 1, url
+    start, _, end = values[0].partition("/")
+    return start, end
+
+
+def _instant(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def _decode(base: str, url: str, token: str, *, drop_datetime: bool = False) -> list[dict]:
+    parts = urlsplit(url)
+    query = "" if drop_datetime else parts.query
+    r = httpx.get(f"{base}{parts.path}" + (f"?{query}" if query else ""),
+                  headers={"Authorization": f"Bearer {token}"})
+    assert r.status_code in (200, 204), r.text
+    if r.status_code == 204:
+        return []
+    return mapbox_vector_tile.decode(r.content).get("incidents", {}).get("features", [])
+
+
+def _apply_range(page, rec, label: str, dates: tuple[date, date] | None = None) -> list[str]:
+    """Choose a range by its (Vietnamese) label; return the incident tile URLs the page then loaded."""
+    rec.requests.clear()
+    page.evaluate("SitmapMap.state.loaded['incidents'] = false")
+    page.locator("#sm-time > label", has_text=label).click()
+    if dates:
+        page.fill("#sm-time-from", dates[0].isoformat())
+        page.fill("#sm-time-to", dates[1].isoformat())
+        page.click("#sm-time-apply")
+    page.wait_for_function("SitmapMap.state.loaded['incidents'] === true")
+    return [u for u in rec.requests if INCIDENT_TILES in u]
+
+
+def test_time_filter_changes_the_incidents_shown_and_the_server_honours_it(ctx, site):
+    context, rec = ctx
+    c = site.officer_commune
+    now = datetime.now(UTC)
+    posted = {name: _post_incident(site, occurred_at=now - age, description=f"time filter {name}")
+              for name, age in (("h2", timedelta(hours=2)), ("d3", timedelta(days=3)), ("d20", timedelta(days=20)))}
+    page = _open_map(context, rec, site)
+    z = 12
+    page.evaluate("SitmapMap.state.loaded['incidents'] = false")
+    page.evaluate(f"SitmapMap.state.map.setView([{c['lat']}, {c['lon']}], {z}, {{animate: false}})")
+    page.wait_for_function("SitmapMap.state.loaded['incidents'] === true")
+    # The default range is the last 30 days.
+    assert page.is_checked("input[name=sm-time][value='30d']")
+    assert page.locator("#sm-time > label", has_text="30 ngày qua").locator("input").is_checked()
+    assert _shown_incidents(page) & set(posted.values()) == set(posted.values())
+    token = _token(site.base, "web_commander")
+    here = "/{}/{}/{}".format(z, *reversed(_tile_of(c["lon"], c["lat"], z)))  # /z/row/col
+
+    d20_local = (now - timedelta(days=20)).astimezone(HCM).date()
+    custom = (d20_local - timedelta(days=10), d20_local)
+    cases = [
+        ("24h", "24 giờ qua", None, {"h2"}),
+        ("7d", "7 ngày qua", None, {"h2", "d3"}),
+        ("custom", "Tùy chọn", custom, {"d20"}),
+    ]
+    for value, label, dates, expected in cases:
+        urls = _apply_range(page, rec, label, dates)
+        assert page.is_checked(f"input[name=sm-time][value='{value}']")
+        assert urls, f"no incident tiles were loaded after choosing {value}"
+        intervals = {_interval(u) for u in urls}
+        assert len(intervals) == 1, intervals
+        start, end = intervals.pop()
+        if dates is None:
+            hours = {"24h": 24, "7d": 24 * 7}[value]
+            assert abs(_instant(start) - (datetime.now(UTC) - timedelta(hours=hours))) < timedelta(minutes=2)
+            assert end == ".."
+        else:
+            assert _instant(start) == datetime.combine(dates[0], datetime.min.time(), HCM)
+            assert _instant(end) == datetime.combine(dates[1], datetime.max.time(), HCM).replace(microsecond=0)
+        shown = _shown_incidents(page) & set(posted.values())
+        assert shown == {posted[n] for n in expected}, (value, shown)
+        _shot(page, f"map-time-filter-{value}.png")
+        # The server honours the interval: the same tile without it holds these features and more.
+        url = next(u for u in urls if f"{INCIDENT_TILES.rstrip('/')}{here}" in u)
+        filtered = _decode(site.base, url, token)
+        unfiltered = _decode(site.base, url, token, drop_datetime=True)
+        lo, hi = _instant(start), (None if end == ".." else _instant(end))
+        ids = {f["properties"]["id"] for f in filtered}
+        assert ids <= {f["properties"]["id"] for f in unfiltered}
+        assert len(filtered) < len(unfiltered)
+        assert {posted[n] for n in expected} <= ids
+        for f in filtered:
+            at = _instant(f["properties"]["occurred_at"])
+            assert at >= lo and (hi is None or at <= hi), (value, f["properties"])
+        # ... and exactly the incidents of the database in that interval and tile.
+        with psycopg.connect(site.db) as conn:
+            in_db = {str(r[0]) for r in conn.execute(
+                "SELECT id FROM incident WHERE geom_3857 && ST_TileEnvelope(%s, %s, %s, margin => 64.0 / 4096)"
+                " AND occurred_at >= %s AND (%s::timestamptz IS NULL OR occurred_at <= %s)",
+                (z, *_tile_of(c["lon"], c["lat"], z), lo, hi, hi))}
+        assert ids == in_db, value
+    assert rec.errors == []
+    assert rec.foreign() == []
 
 
 # ------------------------------------------------------------------------------------------- live resume
