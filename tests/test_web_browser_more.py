@@ -23,7 +23,7 @@ import pytest
 
 from tests import test_web_browser as base
 from tests.conftest import free_port
-from tests.test_web_browser import Recorder, Site, _open_map, _shot, _token
+from tests.test_web_browser import Recorder, Site, _open_map, _poll, _shot, _token
 
 # The fixtures of the first module, found by name here (module-scoped: this module gets its own server).
 site = base.site
@@ -164,6 +164,83 @@ def test_time_filter_changes_the_incidents_shown_and_the_server_honours_it(ctx, 
                 " AND occurred_at >= %s AND (%s::timestamptz IS NULL OR occurred_at <= %s)",
                 (z, *_tile_of(c["lon"], c["lat"], z), lo, hi, hi))}
         assert ids == in_db, value
+    assert rec.errors == []
+    assert rec.foreign() == []
+
+
+# ------------------------------------------------------------------------------------------- patrol check-in
+
+def _point_feature(site: Site, pid: int, token: str) -> dict:
+    r = httpx.get(f"{site.base}/collections/patrol-points/items/{pid}", params={"f": "geojson"},
+                  headers={"Authorization": f"Bearer {token}"})
+    assert r.status_code == 200, r.text
+    return r.json()["properties"]
+
+
+def test_phone_patrol_check_in_is_recorded_once_and_updates_the_point(phone, site):
+    context, page, rec = phone
+    with psycopg.connect(site.db) as conn:
+        # A point of the officer's commune, overdue if any is (the check-in should clear that).
+        pid, lon, lat = conn.execute(
+            "SELECT p.id, ST_X(p.geom), ST_Y(p.geom) FROM patrol_point p LEFT JOIN LATERAL ("
+            " SELECT max(visited_at) AS last FROM patrol_visit WHERE patrol_point_id = p.id AND accepted) v ON true"
+            " WHERE p.unit_id = %s ORDER BY (v.last IS NULL OR v.last < now() - make_interval("
+            "hours => p.visit_interval_hours)) DESC, p.id LIMIT 1", (site.officer_commune["id"],)).fetchone()
+        officer_id = conn.execute("SELECT id FROM app_user WHERE username = 'web_officer'").fetchone()[0]
+        visits_before = conn.execute("SELECT count(*) FROM patrol_visit WHERE patrol_point_id = %s",
+                                     (pid,)).fetchone()[0]
+    token = _token(site.base, "web_officer")
+    before = _point_feature(site, pid, token)
+    assert before["overdue"] is True  # the demo's last visits lie weeks back
+    # The officer's area (with this point) is on the phone; stand 10 px east of the point and tap there.
+    assert page.evaluate(f"SitmapPhone.state.points.features.some(f => f.id === {pid})")
+    page.evaluate(f"SitmapPhone.state.map.setView([{lat}, {lon}], 17, {{animate: false}})")
+    x, y = page.evaluate(
+        f"(() => {{ const m = SitmapPhone.state.map; const p = m.latLngToContainerPoint([{lat}, {lon}]);"
+        f" const r = m.getContainer().getBoundingClientRect(); return [p.x + r.left + 10, p.y + r.top]; }})()")
+    page.mouse.click(x, y)
+    page.wait_for_function("SitmapPhone.state.pos !== null && SitmapPhone.state.pos.how === 'tap'")
+    pos = page.evaluate("SitmapPhone.state.pos")
+    # The nearest point comes first in the list, with its distance; its button checks in.
+    first = page.locator("#pf-points li").first
+    assert first.get_attribute("data-id") == str(pid)
+    assert first.inner_text().split(" · ")[-1].split("\n")[0].endswith(" m")
+    started = datetime.now(UTC)
+    first.get_by_role("button", name="Điểm danh").click()
+
+    def recorded():
+        with psycopg.connect(site.db) as conn:
+            return conn.execute(
+                "SELECT client_id, user_id, accepted, distance_m, accuracy_m, visited_at,"
+                " ST_Distance(geom::geography, (SELECT geom FROM patrol_point WHERE id = %s)::geography)"
+                " FROM patrol_visit WHERE patrol_point_id = %s AND visited_at >= %s - interval '5 seconds'",
+                (pid, pid, started)).fetchall()
+
+    rows = _poll(recorded, timeout=10)
+    assert len(rows) == 1, rows
+    page.wait_for_function("document.getElementById('pf-queue').textContent === '0'")
+    assert page.locator("#pf-msg").inner_text() == "Đã gửi (Đã điểm danh)"
+    # Another flush round and a reload send nothing again.
+    page.evaluate("SitmapPhone.flush()")
+    page.reload()
+    page.wait_for_selector("body[data-user=web_officer]")
+    page.evaluate("SitmapPhone.flush()")
+    rows = recorded()
+    assert len(rows) == 1, rows
+    client_id, user_id, accepted, distance, accuracy, visited_at, true_distance = rows[0]
+    assert user_id == officer_id
+    assert accepted is True
+    assert 0 < distance < 200 and abs(distance - true_distance) < 1
+    assert accuracy == pytest.approx(pos["accuracy"])
+    with psycopg.connect(site.db) as conn:
+        assert conn.execute("SELECT count(*) FROM patrol_visit WHERE patrol_point_id = %s",
+                            (pid,)).fetchone()[0] == visits_before + 1
+    # The patrol-points layer now shows this visit as the last one, and the point is no longer overdue.
+    after = _point_feature(site, pid, token)
+    assert after["last_visit_at"] != before["last_visit_at"]
+    assert _instant(after["last_visit_at"]) == visited_at
+    assert after["overdue"] is False
+    _shot(page, "phone-checked-in.png")
     assert rec.errors == []
     assert rec.foreign() == []
 
