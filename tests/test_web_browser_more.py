@@ -6,6 +6,8 @@ Reuses the fixtures of tests/test_web_browser.py (its own server and writable de
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import contextlib
 import math
 import select
@@ -21,9 +23,11 @@ import mapbox_vector_tile
 import psycopg
 import pytest
 
+from api import auth
+from data.ops import users
 from tests import test_web_browser as base
 from tests.conftest import free_port
-from tests.test_web_browser import Recorder, Site, _open_map, _poll, _shot, _token
+from tests.test_web_browser import PASSWORD, Recorder, Site, _open_map, _poll, _shot, _token
 
 # The fixtures of the first module, found by name here (module-scoped: this module gets its own server).
 site = base.site
@@ -243,6 +247,75 @@ def test_phone_patrol_check_in_is_recorded_once_and_updates_the_point(phone, sit
     _shot(page, "phone-checked-in.png")
     assert rec.errors == []
     assert rec.foreign() == []
+
+
+# ------------------------------------------------------------------------------------------- role popups
+
+async def _add_planner(url: str) -> None:
+    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+        await users.add_user(conn, "web_planner", "planner", auth.hash_password(PASSWORD), [])
+
+
+@pytest.fixture(scope="module")
+def planner(site) -> str:
+    # Playwright's sync API may own this thread's event loop: run the async op in another thread.
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, _add_planner(site.db)).result()
+    return "web_planner"
+
+
+def _quiet_spot(site: Site) -> tuple[float, float]:
+    """A point of the officer's commune at least 300 m from every incident (so a click hits only ours)."""
+    with psycopg.connect(site.db) as conn:
+        row = conn.execute(
+            "SELECT ST_X(g), ST_Y(g) FROM (SELECT (ST_Dump(ST_GeneratePoints(geom, 200, 7))).geom AS g"
+            " FROM admin_unit WHERE id = %s) AS p WHERE NOT EXISTS (SELECT 1 FROM incident i"
+            " WHERE ST_DWithin(i.geom::geography, p.g::geography, 300)) LIMIT 1",
+            (site.officer_commune["id"],)).fetchone()
+    assert row, "no spot of the commune is 300 m from every incident"
+    return row[0], row[1]
+
+
+def _click_incident(page, lon: float, lat: float):
+    page.evaluate("SitmapMap.state.loaded['incidents'] = false")
+    page.evaluate(f"SitmapMap.state.map.setView([{lat}, {lon}], 16, {{animate: false}})")
+    page.wait_for_function("SitmapMap.state.loaded['incidents'] === true")
+    page.wait_for_function("Object.values(SitmapMap.state.leaflet['incidents']._tiles)"
+                           ".every(t => t.coords.z === SitmapMap.state.map.getZoom())")
+    x, y = page.evaluate(
+        f"(() => {{ const p = SitmapMap.state.map.latLngToContainerPoint([{lat}, {lon}]);"
+        f" const r = SitmapMap.state.map.getContainer().getBoundingClientRect();"
+        f" return [p.x + r.left, p.y + r.top]; }})()")
+    page.mouse.click(x, y)
+    popup = page.locator(".leaflet-popup .sm-popup[data-layer='incidents'][data-full=true]")
+    popup.wait_for()
+    # Opened where the incident is (not merely where the mouse was), and faded in for the screenshot.
+    assert page.evaluate("SitmapMap.state.map._popup.getLatLng().distanceTo"
+                         f"(L.latLng({lat}, {lon}))") < 5
+    page.wait_for_function("getComputedStyle(document.querySelector('.leaflet-popup')).opacity === '1'")
+    return popup
+
+
+def test_incident_popup_shows_the_description_to_a_commander_not_to_a_planner(browser, site, planner):
+    lon, lat = _quiet_spot(site)
+    secret = f"Nguyễn Văn A báo mất xe máy {uuid.uuid4().hex[:8]}"
+    _post_incident(site, occurred_at=datetime.now(UTC) - timedelta(hours=1), description=secret,
+                   category="theft", lon=lon, lat=lat)
+    for user, sees in (("web_commander", True), (planner, False)):
+        context = browser.new_context(viewport={"width": 1400, "height": 900}, locale="en-US")
+        try:
+            rec = Recorder(context, site.base)
+            page = _open_map(context, rec, site, sign_in=user)
+            popup = _click_incident(page, lon, lat)
+            text = popup.inner_text()
+            assert "Trộm cắp tài sản" in text  # the category, which every role sees
+            assert (secret in text) is sees, (user, text)
+            assert ("Nội dung" in text) is sees, (user, text)
+            _shot(page, f"map-popup-{user}.png")
+            assert rec.errors == []
+            assert rec.foreign() == []
+        finally:
+            context.close()
 
 
 # ------------------------------------------------------------------------------------------- live resume

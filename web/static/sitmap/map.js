@@ -121,7 +121,8 @@
     return label === key ? key.replace(/_/g, " ") : label;
   }
 
-  function popupHtml(l, props) {
+  // `full`: the properties come from the feature itself (as the user's role may see it), not from a tile.
+  function popupHtml(l, props, full) {
     props = props || {};
     var title = props.name || (props.category ? S.vocabLabel("incident_categories", props.category) : "");
     var rows = Object.keys(props).filter(function (k) {
@@ -130,9 +131,28 @@
       return "<tr><th>" + S.escapeHtml(keyLabel(l, k)) + "</th><td>" +
         S.escapeHtml(valueLabel(l ? l.id : "", k, props[k])) + "</td></tr>";
     }).join("");
-    return "<div class=\"sm-popup\" data-layer=\"" + S.escapeHtml(l ? l.id : "") + "\"><h4>" +
+    return "<div class=\"sm-popup\" data-layer=\"" + S.escapeHtml(l ? l.id : "") + "\" data-full=\"" +
+      (full ? "true" : "false") + "\"><h4>" +
       S.escapeHtml(l ? layerTitle(l) : "") + (title ? " — " + S.escapeHtml(title) : "") + "</h4><table>" + rows +
       "</table></div>";
+  }
+
+  // Tiles and live events carry a short public form of a feature (no long text, no personal details). An
+  // open popup then asks for the feature itself, which holds what this user's role may see: a commander gets
+  // an incident's description, a planner does not (the server leaves it out).
+  function completePopup(popup, l, props) {
+    var id = props && props.id;
+    var declared = (l && l.properties) || [];
+    var missing = declared.some(function (p) { return !(p.name in props); });
+    if (id === undefined || id === null || !missing) {
+      popup.setContent(popupHtml(l, props, true));
+      return;
+    }
+    var url = withParams(itemsUrl(l) + "/" + encodeURIComponent(id), { f: "geojson" });
+    S.api("GET", url).then(function (f) {
+      if (!popup.isOpen()) { return; }
+      popup.setContent(popupHtml(l, Object.assign({}, props, (f && f.properties) || {}), true));
+    }).catch(function () { return null; });  // keep the short form (e.g. offline)
   }
 
   // ---------------------------------------------------------------- time filter
@@ -171,7 +191,9 @@
       getFeatureId: function (f) { return f.properties && f.properties.id; }
     });
     vg.on("click", function (e) {
-      L.popup().setLatLng(e.latlng).setContent(popupHtml(l, e.layer && e.layer.properties)).openOn(state.map);
+      var props = (e.layer && e.layer.properties) || {};
+      var popup = L.popup().setLatLng(e.latlng).setContent(popupHtml(l, props)).openOn(state.map);
+      completePopup(popup, l, props);
     });
     vg.on("tileerror", function () { noteError(l); });
     vg.on("load", function () { state.loaded[l.id] = true; markLoaded(l.id); });
@@ -191,7 +213,7 @@
         return L.circleMarker(latlng, Object.assign(pathStyle(l, f.properties), { pane: "markerPane" }));
       },
       onEachFeature: function (f, lyr) {
-        lyr.bindPopup(function () { return popupHtml(l, f.properties); });
+        lyr.bindPopup(function () { return popupHtml(l, f.properties, true); });
       }
     });
     group.sitmapReload = function () { return loadGeojson(l, group); };
@@ -410,6 +432,11 @@
       var marker = L.circleMarker(ll, { radius: 9, color: "#000", weight: 2, fillColor: color, fillOpacity: 0.9,
         className: "sm-live-marker" });
       marker.bindPopup(function () { return popupHtml(l, f.properties); });
+      if (l) {
+        marker.on("popupopen", function (ev) {
+          completePopup(ev.popup, l, Object.assign({ id: id }, f.properties));
+        });
+      }
       marker.addTo(state.liveGroup);
       state.liveMarkers[id] = marker;
       addFeed(kind, data, f, id, ll);
