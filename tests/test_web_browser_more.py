@@ -10,6 +10,7 @@ import asyncio
 import concurrent.futures
 import contextlib
 import math
+import re
 import select
 import socket
 import threading
@@ -208,7 +209,8 @@ def test_phone_patrol_check_in_is_recorded_once_and_updates_the_point(phone, sit
     # The nearest point comes first in the list, with its distance; its button checks in.
     first = page.locator("#pf-points li").first
     assert first.get_attribute("data-id") == str(pid)
-    assert first.inner_text().split(" · ")[-1].split("\n")[0].endswith(" m")
+    shown_distance = re.search(r" · (\d+) m$", first.locator("span").inner_text())
+    assert shown_distance, first.inner_text()
     started = datetime.now(UTC)
     first.get_by_role("button", name="Điểm danh").click()
 
@@ -235,6 +237,7 @@ def test_phone_patrol_check_in_is_recorded_once_and_updates_the_point(phone, sit
     assert user_id == officer_id
     assert accepted is True
     assert 0 < distance < 200 and abs(distance - true_distance) < 1
+    assert abs(int(shown_distance.group(1)) - distance) <= 1  # what the officer saw is what was stored
     assert accuracy == pytest.approx(pos["accuracy"])
     with psycopg.connect(site.db) as conn:
         assert conn.execute("SELECT count(*) FROM patrol_visit WHERE patrol_point_id = %s",
@@ -401,6 +404,8 @@ def test_live_stream_resumes_after_a_dropped_connection_without_loss_or_repeat(b
         page.wait_for_selector("#sm-live.on")
         before = _post_incident(site, occurred_at=datetime.now(UTC), description="live before the drop")
         page.wait_for_selector(f"#sm-feed li[data-id='{before}']")
+        # Nothing else in flight when the link goes down: only the stream is cut.
+        page.wait_for_function("SitmapMap.state.loaded['communes'] && SitmapMap.state.loaded['incidents']")
         first_es = page.evaluate_handle("SitmapMap.state.es")
         last_seen = page.evaluate("SitmapMap.state.lastEventId")
         assert last_seen
