@@ -138,18 +138,32 @@ async def locate(conn: psycopg.AsyncConnection, lon: float, lat: float) -> dict[
     raise invalid(f"the point lon={lon}, lat={lat} lies in {province} but in no commune of 2025", field="lon")
 
 
+SELECT_SQL = """
+SELECT i.id, i.category, i.severity, i.status, i.occurred_at, i.reported_at, ST_X(i.geom) AS lon,
+       ST_Y(i.geom) AS lat, i.accuracy_m, i.unit_id, u.code AS unit_code, u.name AS unit_name, i.source,
+       i.version, i.updated_at, i.description, i.reporter_name, a.username AS assignee, i.assignee_id,
+       c.username AS created_by, i.body_hash, i.is_generated
+  FROM incident i
+  LEFT JOIN admin_unit u ON u.id = i.unit_id
+  LEFT JOIN app_user a ON a.id = i.assignee_id
+  LEFT JOIN app_user c ON c.id = i.created_by
+"""
+
+
 @functools.cache
 def create_sql() -> str:
-    """One statement (one round trip, atomic on its own): the incident, its history row, its audit row and
-    its live event(s) built from the inserted row as the incidents layer declares it, plus the NOTIFY that
-    is delivered on commit. The WHERE keeps the commune scope in the SQL."""
+    """One statement (one round trip, atomic on its own): the commune containing the point, the incident
+    (only inside the actor's communes: the scope is in the SQL), its history row, its audit row and its live
+    event(s) built from the inserted row as the incidents layer declares it; it returns the commune found and
+    the stored incident as ``SELECT_SQL`` shapes it (NULLs when nothing was inserted), plus the NOTIFY that
+    is delivered on commit. No row at all: the point lies in no commune."""
     return """
-WITH ins AS (
+WITH loc AS (""" + UNIT_AT_SQL + """), ins AS (
   INSERT INTO incident (id, category, severity, occurred_at, accuracy_m, source, description, reporter_name,
                         created_by, body_hash, geom)
   SELECT %(id)s, %(category)s, %(severity)s, %(occurred_at)s, %(accuracy_m)s, %(source)s, %(description)s,
          %(reporter_name)s, %(uid)s, %(body_hash)s, ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326)
-   WHERE """ + in_scope("%(unit_id)s") + """
+    FROM loc WHERE """ + in_scope("loc.id") + """
   ON CONFLICT (id) DO NOTHING
   RETURNING *
 ), hist AS (
@@ -166,20 +180,10 @@ WITH ins AS (
                             'unit_code', (SELECT code FROM admin_unit WHERE id = ins.unit_id))
     FROM ins CROSS JOIN unnest(%(kinds)s::text[]) AS k(kind)
 )
-SELECT id, pg_notify('""" + events.CHANNEL + """', '') FROM ins
+SELECT loc.id AS loc_id, loc.code AS loc_code, loc.name AS loc_name, r.*,
+       (SELECT pg_notify('""" + events.CHANNEL + """', '') FROM ins) AS notified
+  FROM loc LEFT JOIN (""" + SELECT_SQL.replace("FROM incident i", "FROM ins i") + """) r ON true
 """  # noqa: S608 - fragments come from declarations and constants; every value is a bound parameter
-
-
-SELECT_SQL = """
-SELECT i.id, i.category, i.severity, i.status, i.occurred_at, i.reported_at, ST_X(i.geom) AS lon,
-       ST_Y(i.geom) AS lat, i.accuracy_m, i.unit_id, u.code AS unit_code, u.name AS unit_name, i.source,
-       i.version, i.updated_at, i.description, i.reporter_name, a.username AS assignee, i.assignee_id,
-       c.username AS created_by, i.body_hash, i.is_generated
-  FROM incident i
-  LEFT JOIN admin_unit u ON u.id = i.unit_id
-  LEFT JOIN app_user a ON a.id = i.assignee_id
-  LEFT JOIN app_user c ON c.id = i.created_by
-"""
 
 
 def representation(row: dict[str, Any], actor: Actor) -> dict[str, Any]:
@@ -205,27 +209,32 @@ async def create(conn: psycopg.AsyncConnection, actor: Actor, item: NewIncident,
     """Store a new incident once. Returns (201, incident) when stored now, (200, incident) for a retry of the
     same body; raises OpsError 409 for the same id with another body, 403 outside the actor's communes."""
     check_fields(item, limits)
-    unit = await locate(conn, item.lon, item.lat)
     scope = scope_params(actor)
-    if not scope["scope_all"] and unit["id"] not in scope["scope_units"]:
-        raise forbidden(f"the point lies in {unit['name']} ({unit['code']}), outside your communes",
-                        unit_code=unit["code"])
     digest = item.body_hash()
     params = {"id": item.id, "category": item.category, "severity": item.severity,
               "occurred_at": item.occurred_at, "accuracy_m": item.accuracy_m, "source": item.source,
               "description": item.description, "reporter_name": item.reporter_name, "uid": actor.user_id,
               "username": actor.username, "body_hash": digest, "lon": item.lon, "lat": item.lat,
-              "unit_id": unit["id"], "addr": addr, **scope}
+              "addr": addr, **scope}
     params["kinds"] = ["incident_created", *(["alert"] if item.severity in ALERT_SEVERITIES else [])]
+    # One round trip for the usual case (locate, scope, insert, history, audit, event, the stored row).
     # ON CONFLICT DO NOTHING waits for a concurrent insert of the same id to finish, so exactly one request
     # stores it and every other one compares bodies against the committed row. The statement commits on its
     # own (autocommit) before we answer; in a batch it runs inside the batch's transaction and savepoint.
-    inserted = await (await conn.execute(create_sql(), params)).fetchone()
+    cur = conn.cursor(row_factory=dict_row)
+    await cur.execute(create_sql(), params)
+    found = await cur.fetchone()
+    if found is None:  # in no commune: locate() says how far outside, or that lon/lat look swapped
+        await locate(conn, item.lon, item.lat)
+        raise invalid(f"the point lon={item.lon}, lat={item.lat} lies in no commune of 2025", field="lon")
+    if found["id"] is not None:
+        return 201, {k: v for k, v in found.items() if not k.startswith("loc_") and k != "notified"}
+    if not scope["scope_all"] and found["loc_id"] not in scope["scope_units"]:
+        raise forbidden(f"the point lies in {found['loc_name']} ({found['loc_code']}), outside your communes",
+                        unit_code=found["loc_code"])
     row = await fetch(conn, item.id)
     if row is None:  # the WHERE refused it: cannot happen after the check above unless units changed meanwhile
         raise forbidden("the point lies outside your communes")
-    if inserted is not None:
-        return 201, row
     if row["body_hash"] != digest:
         raise conflict(f"incident {item.id} exists with a different body; a retry must resend the same body, "
                        "a new report needs a new id", id=str(item.id))
