@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from api.database import connection
 from api.security import Principal, remote_addr, require_principal, require_roles
+from data.ops import events
 from data.ops import incidents as ops
 from data.ops.errors import OpsError, invalid
 
@@ -60,6 +61,14 @@ class IncidentPatch(BaseModel):
 _item = TypeAdapter(IncidentIn)
 
 
+def _wake_live(request: Request) -> None:
+    """After a commit: wake every worker's live hub (``ops.create`` does not NOTIFY; see events.Waker)."""
+    waker = getattr(request.app.state, "live_waker", None)
+    if waker is None:
+        waker = request.app.state.live_waker = events.Waker(request.app.state.pool)
+    waker.poke()
+
+
 def _limits(request: Request) -> ops.Limits:
     s = request.app.state.settings
     return ops.Limits(max_description_chars=s.max_description_chars, future_tolerance_s=s.future_tolerance_s)
@@ -68,6 +77,8 @@ def _limits(request: Request) -> ops.Limits:
 @router.post("/incidents", status_code=201, summary="Log an incident (201 new, 200 same retry, 409 other body)")
 async def create_incident(body: IncidentIn, request: Request, conn: Conn, principal: Writer) -> JSONResponse:
     status, row = await ops.create(conn, principal, body.to_ops(), _limits(request), remote_addr(request))
+    if status == 201:
+        _wake_live(request)
     return JSONResponse(jsonable(ops.representation(row, principal)), status_code=status,
                         headers={"Location": f"/incidents/{row['id']}"})
 
@@ -99,6 +110,8 @@ async def create_batch(body: BatchIn, request: Request, conn: Conn, principal: W
                 results.append({"id": str(item.id), "status": status})
             except OpsError as exc:
                 results.append({"id": str(item.id), "status": exc.status, "problem": exc.as_dict()})
+    if any(r["status"] == 201 for r in results):
+        _wake_live(request)
     return {"results": results}
 
 

@@ -1,6 +1,9 @@
 """The append-only ``event`` log behind the live stream.
 
 Writers call ``emit`` inside their transaction: the row and the NOTIFY become visible together on commit.
+Incident creation, the hot write path, does not NOTIFY in its transaction: PostgreSQL serialises the commits
+of all notifying transactions on one lock held through the WAL flush, so concurrent writers could not share
+a flush (group commit). Its route pokes the worker's ``Waker`` after the commit instead.
 
 Readers deliver events in (xid, id) order and only those whose writing transaction id is below the xmin of
 the reading statement's snapshot: every transaction with a smaller xid has finished, so no event can later
@@ -10,7 +13,9 @@ appear before the cursor. Ids alone cannot be trusted — id 104 may commit afte
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -18,6 +23,7 @@ from typing import Any
 import psycopg
 
 CHANNEL = "sitmap_events"
+log = logging.getLogger(__name__)
 MAX_KEY = (1 << 62)
 
 EMIT_SQL = """
@@ -94,3 +100,35 @@ async def resume_key(conn: psycopg.AsyncConnection, last_event_id: int) -> tuple
         "SELECT coalesce((SELECT xid FROM event WHERE id = %(i)s), "
         "(SELECT max(xid) FROM event WHERE id < %(i)s), 0)", {"i": last_event_id})
     return ((await cur.fetchone())[0], last_event_id)
+
+
+# A wake-up only (the events are already committed and durable): its own one-statement transaction, so
+# waiting for its commit record to reach the disk buys nothing.
+WAKE_SQL = "SELECT set_config('synchronous_commit', 'off', true), pg_notify('" + CHANNEL + "', '')"
+
+
+class Waker:
+    """One NOTIFY for any number of writes committed meanwhile, sent from a background task of the worker.
+
+    ``poke()`` after a commit: a NOTIFY follows at once, and pokes that arrive while it is being sent are
+    covered by one more. If it fails, the hubs' polling (``live_poll_s``) still delivers the events."""
+
+    def __init__(self, pool) -> None:
+        self.pool = pool
+        self._due = asyncio.Event()
+        self._task: asyncio.Task | None = None
+
+    def poke(self) -> None:
+        self._due.set()
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._run())
+
+    async def _run(self) -> None:
+        while self._due.is_set():
+            self._due.clear()
+            try:
+                async with self.pool.connection() as conn:
+                    await conn.execute(WAKE_SQL)
+            except Exception as exc:  # noqa: BLE001 (polling delivers the events later; never fail a write)
+                log.warning("live wake-up NOTIFY failed (%s); the hubs' polling delivers the events", exc)
+                return

@@ -155,8 +155,8 @@ def create_sql() -> str:
     """One statement (one round trip, atomic on its own): the commune containing the point, the incident
     (only inside the actor's communes: the scope is in the SQL), its history row, its audit row and its live
     event(s) built from the inserted row as the incidents layer declares it; it returns the commune found and
-    the stored incident as ``SELECT_SQL`` shapes it (NULLs when nothing was inserted), plus the NOTIFY that
-    is delivered on commit. No row at all: the point lies in no commune."""
+    the stored incident as ``SELECT_SQL`` shapes it (NULLs when nothing was inserted). No row at all: the
+    point lies in no commune. It does not NOTIFY: see ``events.Waker``."""
     return """
 WITH loc AS (""" + UNIT_AT_SQL + """), ins AS (
   INSERT INTO incident (id, category, severity, occurred_at, accuracy_m, source, description, reporter_name,
@@ -180,8 +180,7 @@ WITH loc AS (""" + UNIT_AT_SQL + """), ins AS (
                             'unit_code', (SELECT code FROM admin_unit WHERE id = ins.unit_id))
     FROM ins CROSS JOIN unnest(%(kinds)s::text[]) AS k(kind)
 )
-SELECT loc.id AS loc_id, loc.code AS loc_code, loc.name AS loc_name, r.*,
-       (SELECT pg_notify('""" + events.CHANNEL + """', '') FROM ins) AS notified
+SELECT loc.id AS loc_id, loc.code AS loc_code, loc.name AS loc_name, r.*
   FROM loc LEFT JOIN (""" + SELECT_SQL.replace("FROM incident i", "FROM ins i") + """) r ON true
 """  # noqa: S608 - fragments come from declarations and constants; every value is a bound parameter
 
@@ -228,7 +227,7 @@ async def create(conn: psycopg.AsyncConnection, actor: Actor, item: NewIncident,
         await locate(conn, item.lon, item.lat)
         raise invalid(f"the point lon={item.lon}, lat={item.lat} lies in no commune of 2025", field="lon")
     if found["id"] is not None:
-        return 201, {k: v for k, v in found.items() if not k.startswith("loc_") and k != "notified"}
+        return 201, {k: v for k, v in found.items() if not k.startswith("loc_")}
     if not scope["scope_all"] and found["loc_id"] not in scope["scope_units"]:
         raise forbidden(f"the point lies in {found['loc_name']} ({found['loc_code']}), outside your communes",
                         unit_code=found["loc_code"])
