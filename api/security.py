@@ -3,8 +3,10 @@
 ``AuthMiddleware`` resolves the caller from ``Authorization: Bearer <token>`` or the ``sitmap_session``
 cookie (one SQL round trip: session, user, commune scope) and puts a ``Principal`` on ``request.state``.
 A request to a path that is not in ``PUBLIC_PATHS`` without a valid sign-in is answered 401 before any
-router runs. Public paths still see the principal when there is one: the OGC collections are public at the
-gate and ``layers/`` decides per layer (restricted layers call ``optional_principal``).
+router runs. Public paths still see the principal when there is one, through ``optional_principal``, which
+looks the session up on first use (a cookie-authenticated write is looked up at the gate for its CSRF
+check): the OGC collections are public at the gate and ``layers/`` decides per layer, and a tile of a
+public layer whose properties do not depend on the role needs no lookup at all.
 
 Role and commune scope are then checked by each router's dependency (``require_roles``) and, for rows,
 in the SQL of ``data/ops`` (see ``data.ops.scope.in_scope``). Cookie-authenticated writes must carry
@@ -82,14 +84,16 @@ class AuthMiddleware:
             return
         headers = Headers(scope=scope)
         token, via = _token(headers)
-        principal = None
-        if token:
-            async with scope["app"].state.pool.connection() as conn:
-                found = await users.session_user(conn, auth.token_hash(token))
-            if found is not None:
-                principal = Principal(found.user_id, found.username, found.role, found.unit_ids, via)
-        scope.setdefault("state", {})["principal"] = principal
         path = scope["path"]
+        state = scope.setdefault("state", {})
+        principal = None
+        if token and is_public(path) and (via != "cookie" or scope["method"] in auth.SAFE_METHODS):
+            # Public at the gate: the session is looked up only if the route asks who is calling
+            # (optional_principal), still at request time. Public-layer tiles never ask, saving a round trip.
+            state["principal_token"] = (token, via)
+        elif token:
+            principal = await _lookup(scope["app"], token, via)
+        state["principal"] = principal
         if principal is None and not is_public(path):
             detail = ("sign in first: POST /auth/token (OAuth2 password flow) and send 'Authorization: Bearer "
                       "<token>', or POST /auth/login for a browser session")
@@ -108,12 +112,23 @@ class AuthMiddleware:
         await self.app(scope, receive, send)
 
 
+async def _lookup(app, token: str, via: str) -> Principal | None:
+    async with app.state.pool.connection() as conn:
+        found = await users.session_user(conn, auth.token_hash(token))
+    return None if found is None else Principal(found.user_id, found.username, found.role, found.unit_ids, via)
+
+
 async def optional_principal(request: Request) -> Principal | None:
+    """The signed-in caller or None; on public paths the session is looked up here, on first use."""
+    pending = getattr(request.state, "principal_token", None)
+    if pending is not None:
+        request.state.principal_token = None
+        request.state.principal = await _lookup(request.app, *pending)
     return getattr(request.state, "principal", None)
 
 
 async def require_principal(request: Request) -> Principal:
-    principal = getattr(request.state, "principal", None)
+    principal = await optional_principal(request)
     if principal is None:  # only reachable on a path wrongly listed as public
         raise Problem(401, "Not signed in", "sign in first: POST /auth/token or POST /auth/login",
                       headers={"WWW-Authenticate": "Bearer"})

@@ -13,7 +13,7 @@ from fastapi.security import OAuth2PasswordRequestForm
 from api import auth
 from api.database import connection
 from api.problems import Problem
-from api.security import Principal, _token, remote_addr, require_principal
+from api.security import Principal, _token, optional_principal, remote_addr, require_principal
 from data.ops import audit, users
 
 router = APIRouter(prefix="/auth", tags=["auth"])
@@ -76,10 +76,10 @@ async def login(conn: Conn, request: Request, response: Response) -> dict[str, A
 
 @router.post("/logout", summary="Revoke the current session (cookie or bearer) and clear the cookie")
 async def logout(conn: Conn, request: Request, response: Response) -> dict[str, Any]:
+    principal = await optional_principal(request)  # who it was, read before the session is revoked
     tok, _ = _token(request.headers)
     if tok:
         await users.revoke_session(conn, auth.token_hash(tok))
-    principal = getattr(request.state, "principal", None)
     if principal is not None:
         await audit.record(conn, principal.user_id, principal.username, "logout", principal.via, remote_addr(request))
     response.delete_cookie(auth.COOKIE_NAME, path="/", httponly=True, samesite="strict",

@@ -10,6 +10,7 @@ from fastapi.responses import Response
 from api.problems import Problem
 from api.routers.features import ConnDep, bad, base_url, lang, layer_bbox, resolve
 from api.security import Principal, optional_principal
+from layers import registry
 from layers.access import visible_props
 from layers.model import Layer
 from layers.query import BadQuery, parse_query
@@ -32,8 +33,14 @@ def service(request: Request) -> TileService:
     return svc
 
 
-async def _tile(request: Request, collection_id: str, z: int, x: int, y: int,
-                principal: Principal | None) -> Response:
+def needs_principal(layer: Layer | None) -> bool:
+    """Whether the caller changes what this layer's tiles hold (access, commune scope, personal properties)."""
+    return layer is None or not layer.access.public or any(p.personal for p in layer.properties)
+
+
+async def _tile(request: Request, collection_id: str, z: int, x: int, y: int) -> Response:
+    # No session lookup (one round trip) for a public layer's tiles: they are the same for everyone.
+    principal = await optional_principal(request) if needs_principal(registry.get(collection_id)) else None
     layer, g = await resolve(request, collection_id, principal)
     if not 0 <= z <= MAX_ZOOM or not (0 <= x < 2 ** z and 0 <= y < 2 ** z):
         raise Problem(400, "Invalid tile", f"tile {z}/{x}/{y} does not exist: zoom 0..{MAX_ZOOM} and x, y "
@@ -53,16 +60,14 @@ async def _tile(request: Request, collection_id: str, z: int, x: int, y: int,
 
 @router.get("/collections/{collection_id}/tiles/WebMercatorQuad/{z}/{y}/{x}",
             summary="A vector tile (MVT); 204 when the tile is empty", response_class=Response)
-async def tile(request: Request, collection_id: str, z: int, y: int, x: int, principal: PrincipalDep
-               ) -> Response:
-    return await _tile(request, collection_id, z, x, y, principal)
+async def tile(request: Request, collection_id: str, z: int, y: int, x: int) -> Response:
+    return await _tile(request, collection_id, z, x, y)
 
 
 @router.get("/tiles/{collection_id}/{z}/{x}/{y}.mvt", summary="XYZ alias of the vector tile",
             response_class=Response)
-async def tile_xyz(request: Request, collection_id: str, z: int, x: int, y: int, principal: PrincipalDep
-                   ) -> Response:
-    return await _tile(request, collection_id, z, x, y, principal)
+async def tile_xyz(request: Request, collection_id: str, z: int, x: int, y: int) -> Response:
+    return await _tile(request, collection_id, z, x, y)
 
 
 def tile_template(request: Request, layer: Layer) -> str:
