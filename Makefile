@@ -23,8 +23,11 @@ test: deps-test
 lint: $(STAMPS)/venv
 	$(BIN)/ruff check .
 
+# Benchmarks print figures and ratios against their targets; they assert nothing.
 bench: deps-run
 	$(BIN)/python -m bench.tiles
+	$(BIN)/python -m bench.incidents
+	$(BIN)/python -m bench.live
 
 # Installs the Debian packages in $(1) that are not installed yet (apt-get update only when needed).
 define apt_ensure
