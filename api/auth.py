@@ -18,6 +18,13 @@ authenticated by a bearer token need no such header.
 
 Tokens are 256-bit random strings; the database stores only their SHA-256 (table ``app_session``), so every
 worker validates them without a shared secret and logout or ``sitmap user disable`` takes effect at once.
+
+Revocation bound: writes, ``/auth/me`` and ``/live`` look the session up on every request. Reads of the
+public-at-the-gate paths (restricted-layer tiles and features) use a per-worker cache (api/session_cache.py):
+every change to ``app_session``, ``app_user`` or ``app_user_unit`` NOTIFYs ``sitmap_auth`` (a trigger) and
+each worker evicts on receipt, normally within milliseconds; the cache is used only while that LISTEN
+connection is up, and if a notification is lost anyway an entry lives at most 10 s (``TTL_S``), never
+past the session's expiry.
 """
 
 from __future__ import annotations

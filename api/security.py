@@ -6,7 +6,9 @@ A request to a path that is not in ``PUBLIC_PATHS`` without a valid sign-in is a
 router runs. Public paths still see the principal when there is one, through ``optional_principal``, which
 looks the session up on first use (a cookie-authenticated write is looked up at the gate for its CSRF
 check): the OGC collections are public at the gate and ``layers/`` decides per layer, and a tile of a
-public layer whose properties do not depend on the role needs no lookup at all.
+public layer whose properties do not depend on the role needs no lookup at all. That public-path lookup goes
+through a per-worker cache evicted by NOTIFY (api/session_cache.py: at most ``TTL_S`` seconds stale if a
+notification is lost); every other route looks the session up on each request.
 
 Role and commune scope are then checked by each router's dependency (``require_roles``) and, for rows,
 in the SQL of ``data/ops`` (see ``data.ops.scope.in_scope``). Cookie-authenticated writes must carry
@@ -15,6 +17,7 @@ in the SQL of ``data/ops`` (see ``data.ops.scope.in_scope``). Cookie-authenticat
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -24,7 +27,7 @@ from fastapi.responses import JSONResponse
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from api import auth
+from api import auth, session_cache
 from api.problems import Problem, problem_response
 from data.ops import users
 from data.ops.errors import OpsError
@@ -118,12 +121,40 @@ async def _lookup(app, token: str, via: str) -> Principal | None:
     return None if found is None else Principal(found.user_id, found.username, found.role, found.unit_ids, via)
 
 
+async def _cached_lookup(app, token: str, via: str) -> Principal | None:
+    """``_lookup`` through the worker's sign-in cache, evicted by NOTIFY (bounds: api/session_cache.py)."""
+    cache = session_cache.of(app)
+    if not cache.listening:
+        _start_listener(app, cache)
+    key = auth.token_hash(token)
+    found = cache.get(key)
+    if found is None:
+        generation = cache.generation
+        async with app.state.pool.connection() as conn:
+            found = await users.session_user(conn, key)
+        if found is None:
+            return None
+        cache.put(key, found, generation, found.expires_in_s)
+    return Principal(found.user_id, found.username, found.role, found.unit_ids, via)
+
+
+def _start_listener(app, cache: session_cache.SessionCache) -> None:
+    """Start the worker's live hub (its LISTEN connection feeds the cache) in the background, once."""
+    if cache.starting:
+        return
+    from api.routers import live  # live depends on this module
+
+    cache.starting = True
+    task = asyncio.ensure_future(live.hub_of(app))
+    task.add_done_callback(lambda t: t.cancelled() or t.exception())  # failure: no cache, fresh lookups
+
+
 async def optional_principal(request: Request) -> Principal | None:
     """The signed-in caller or None; on public paths the session is looked up here, on first use."""
     pending = getattr(request.state, "principal_token", None)
     if pending is not None:
         request.state.principal_token = None
-        request.state.principal = await _lookup(request.app, *pending)
+        request.state.principal = await _cached_lookup(request.app, *pending)
     return getattr(request.state, "principal", None)
 
 

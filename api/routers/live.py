@@ -31,6 +31,7 @@ from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.responses import StreamingResponse
 from psycopg_pool import AsyncConnectionPool
 
+from api import session_cache
 from api.security import Principal, require_principal
 from data.ops import events
 from data.ops.errors import forbidden, invalid
@@ -46,8 +47,11 @@ WINDOW = 20_000  # events kept in memory per worker for streams that are up to d
 class Hub:
     """One per worker: LISTEN once, read each batch of new events once, fan out to every stream."""
 
-    def __init__(self, pool: AsyncConnectionPool, conninfo: str, poll_s: float) -> None:
+    def __init__(self, pool: AsyncConnectionPool, conninfo: str, poll_s: float,
+                 auth_cache: session_cache.SessionCache | None = None) -> None:
         self.pool = pool
+        # Sign-in cache of this worker: the same LISTEN connection evicts it (see api/session_cache.py).
+        self.auth_cache = auth_cache or session_cache.SessionCache()
         self.conninfo = conninfo
         self.poll_s = poll_s
         self.keys: list[tuple[int, int]] = []
@@ -82,14 +86,21 @@ class Hub:
                 conn = await psycopg.AsyncConnection.connect(self.conninfo, autocommit=True)
                 async with conn:
                     await conn.execute(f"LISTEN {events.CHANNEL}")
+                    await conn.execute(f"LISTEN {session_cache.CHANNEL}")
+                    self.auth_cache.set_listening(True)
                     ready.set()
                     self._wake.set()  # anything committed while (re)connecting is read now
                     delay = 0.1
-                    async for _ in conn.notifies():
-                        self._wake.set()
+                    async for note in conn.notifies():
+                        if note.channel == session_cache.CHANNEL:
+                            self.auth_cache.evict_user(note.payload)
+                        else:
+                            self._wake.set()
             except asyncio.CancelledError:
+                self.auth_cache.set_listening(False)
                 raise
             except Exception as exc:  # the pump keeps polling meanwhile: nothing is lost, only later
+                self.auth_cache.set_listening(False)
                 log.warning("live LISTEN connection lost (%s); reconnecting", exc)
                 ready.set()
                 await asyncio.sleep(delay)
@@ -136,7 +147,7 @@ async def hub_of(app: FastAPI) -> Hub:
     task = getattr(app.state, "live_hub_task", None)
     if task is None:
         pool: AsyncConnectionPool = app.state.pool
-        hub = Hub(pool, pool.conninfo, app.state.settings.live_poll_s)
+        hub = Hub(pool, pool.conninfo, app.state.settings.live_poll_s, session_cache.of(app))
 
         async def _start() -> Hub:
             await hub.start()

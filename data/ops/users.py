@@ -25,6 +25,7 @@ class SessionUser:
     role: str
     unit_ids: frozenset[int] | None
     kind: str  # bearer | cookie
+    expires_in_s: float = 0.0  # seconds until the session expires (bounds any cache of it)
 
 
 async def resolve_units(conn: psycopg.AsyncConnection, refs: list[str]) -> list[dict[str, Any]]:
@@ -119,13 +120,13 @@ async def revoke_session(conn: psycopg.AsyncConnection, token_hash: str) -> None
 
 # One round trip per request: the session, its user (not disabled) and the user's commune scope.
 SESSION_SQL = """
-SELECT u.id, u.username, u.role, s.kind,
+SELECT u.id, u.username, u.role, s.kind, extract(epoch FROM s.expires_at - now())::float8,
        array_agg(uu.unit_id) FILTER (WHERE uu.unit_id IS NOT NULL) AS unit_ids
   FROM app_session s
   JOIN app_user u ON u.id = s.user_id AND NOT u.disabled
   LEFT JOIN app_user_unit uu ON uu.user_id = u.id
  WHERE s.token_hash = %s AND s.revoked_at IS NULL AND s.expires_at > now()
- GROUP BY u.id, s.kind
+ GROUP BY u.id, s.kind, s.expires_at
 """
 
 
@@ -133,10 +134,10 @@ async def session_user(conn: psycopg.AsyncConnection, token_hash: str) -> Sessio
     row = await (await conn.execute(SESSION_SQL, (token_hash,))).fetchone()
     if row is None:
         return None
-    uid, username, role, kind, units = row
+    uid, username, role, kind, expires_in, units = row
     # Officers are always scoped (no rows: nowhere); other roles without rows are province-wide.
     scope = frozenset(units or ()) if (units or role == "officer") else None
-    return SessionUser(uid, username, role, scope, kind)
+    return SessionUser(uid, username, role, scope, kind, expires_in)
 
 
 async def unit_codes(conn: psycopg.AsyncConnection, unit_ids: frozenset[int] | None) -> list[str] | None:
