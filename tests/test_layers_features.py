@@ -8,7 +8,7 @@ import io
 import pytest
 
 from layers import registry
-from tests.test_layers_support import COMMANDER, PLANNER, api, count, layers_template, role, seeded_ro  # noqa: F401
+from tests.test_layers_support import COMMANDER, EXPECTED_COUNTS, PLANNER, api, count, layers_template, role, seeded_ro  # noqa: F401
 
 PROBLEM = "application/problem+json"
 
@@ -42,21 +42,8 @@ def test_browser_gets_the_map_when_the_web_page_is_installed(api):  # noqa: F811
 
 
 def test_every_layer_pages_to_exactly_the_database_rows(api, seeded_ro):  # noqa: F811
-    expected = {
-        "communes": "SELECT count(*) FROM admin_unit WHERE era = '2025'",
-        "communes-pre2025": "SELECT count(*) FROM admin_unit WHERE era = 'pre2025' AND kind = 'commune'",
-        "districts-pre2025": "SELECT count(*) FROM admin_unit WHERE kind = 'district'",
-        "stations": "SELECT count(*) FROM station WHERE valid_to IS NULL OR valid_to >= current_date",
-        "villages": "SELECT count(*) FROM settlement",
-        "roads": "SELECT count(*) FROM road_edge",
-        "patrol-points": "SELECT count(*) FROM patrol_point",
-        "incidents": "SELECT count(*) FROM incident",
-        "key-areas": "SELECT count(*) FROM designation",
-        "hotspots": "SELECT count(*) FROM hotspot_cell WHERE run_id = 2",
-        "service-stats": "SELECT count(*) FROM service_stat",
-    }
-    assert set(expected) == {lay.id for lay in registry.all_layers()}
-    for layer_id, query in expected.items():
+    assert set(EXPECTED_COUNTS) == {lay.id for lay in registry.all_layers()}
+    for layer_id, query in EXPECTED_COUNTS.items():
         want = count(seeded_ro, query)
         assert want > 0, layer_id
         seen: list = []

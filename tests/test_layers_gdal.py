@@ -10,23 +10,10 @@ import sqlite3
 import subprocess
 
 from layers import registry
-from tests.test_layers_support import count, layers_template, role, seeded_ro  # noqa: F401
+from tests.test_layers_support import EXPECTED_COUNTS, count, layers_template, role, seeded_ro  # noqa: F401
 
 # A real account's bearer token, passed the way a GIS desktop passes it to GDAL.
 HEADERS = "Authorization: " + role("commander")["Authorization"]
-EXPECTED = {
-    "communes": "SELECT count(*) FROM admin_unit WHERE era = '2025'",
-    "communes-pre2025": "SELECT count(*) FROM admin_unit WHERE era = 'pre2025' AND kind = 'commune'",
-    "districts-pre2025": "SELECT count(*) FROM admin_unit WHERE kind = 'district'",
-    "stations": "SELECT count(*) FROM station WHERE valid_to IS NULL OR valid_to >= current_date",
-    "villages": "SELECT count(*) FROM settlement",
-    "roads": "SELECT count(*) FROM road_edge",
-    "patrol-points": "SELECT count(*) FROM patrol_point",
-    "incidents": "SELECT count(*) FROM incident",
-    "key-areas": "SELECT count(*) FROM designation",
-    "hotspots": "SELECT count(*) FROM hotspot_cell WHERE run_id = (SELECT max(id) FROM hotspot_run)",
-    "service-stats": "SELECT count(*) FROM service_stat",
-}
 
 
 def gdal(args: list[str], tmp_path) -> str:
@@ -41,8 +28,8 @@ def test_gdal_lists_and_reads_every_layer(start_server, seeded_ro, tmp_path):  #
     listing = gdal(["ogrinfo", "-ro", "-q", f"OAPIF:{base}"], tmp_path)
     listed = {line.split(":", 1)[1].strip().split(" ")[0] for line in listing.splitlines() if ":" in line}
     assert {lay.id for lay in registry.all_layers()} <= listed
-    assert set(EXPECTED) == {lay.id for lay in registry.all_layers()}
-    for layer_id, query in EXPECTED.items():
+    assert set(EXPECTED_COUNTS) == {lay.id for lay in registry.all_layers()}
+    for layer_id, query in EXPECTED_COUNTS.items():
         out = tmp_path / f"{layer_id}.gpkg"
         gdal(["ogr2ogr", "-f", "GPKG", str(out), f"OAPIF:{base}", layer_id, "-oo", "PAGE_SIZE=500"], tmp_path)
         with sqlite3.connect(out) as db:

@@ -148,3 +148,20 @@ def seeded_db(cluster, layers_template):
 @pytest.fixture
 def api(make_client, seeded_ro):
     return make_client(seeded_ro, data_version_ttl_s=0.0)
+
+
+# How many features each layer must yield over its items, counted in the database (the layer tests and the
+# GDAL test compare what clients read with these).
+EXPECTED_COUNTS = {
+    "communes": "SELECT count(*) FROM admin_unit WHERE era = '2025'",
+    "communes-pre2025": "SELECT count(*) FROM admin_unit WHERE era = 'pre2025' AND kind = 'commune'",
+    "districts-pre2025": "SELECT count(*) FROM admin_unit WHERE kind = 'district'",
+    "stations": "SELECT count(*) FROM station WHERE valid_to IS NULL OR valid_to >= current_date",
+    "villages": "SELECT count(*) FROM settlement",
+    "roads": "SELECT count(*) FROM road_edge",
+    "patrol-points": "SELECT count(*) FROM patrol_point",
+    "incidents": "SELECT count(*) FROM incident",
+    "key-areas": "SELECT count(*) FROM designation",
+    "hotspots": "SELECT count(*) FROM hotspot_cell WHERE run_id = (SELECT max(id) FROM hotspot_run)",
+    "service-stats": "SELECT count(*) FROM service_stat",
+}
