@@ -19,7 +19,7 @@ from psycopg.rows import dict_row
 from data import vocab
 from data.ops import events, features
 from data.ops.errors import OpsError, conflict, forbidden, invalid, not_found
-from data.ops.scope import COMMAND_ROLES, Actor, in_scope, scope_params, sees_details
+from data.ops.scope import COMMAND_ROLES, Actor, in_scope, require_in_scope, scope_params, sees_details
 
 LAYER = "incidents"
 CATEGORIES = vocab.codes(vocab.INCIDENT_CATEGORIES)
@@ -228,9 +228,7 @@ async def create(conn: psycopg.AsyncConnection, actor: Actor, item: NewIncident,
         raise invalid(f"the point lon={item.lon}, lat={item.lat} lies in no commune of 2025", field="lon")
     if found["id"] is not None:
         return 201, {k: v for k, v in found.items() if not k.startswith("loc_")}
-    if not scope["scope_all"] and found["loc_id"] not in scope["scope_units"]:
-        raise forbidden(f"the point lies in {found['loc_name']} ({found['loc_code']}), outside your communes",
-                        unit_code=found["loc_code"])
+    require_in_scope(actor, found["loc_id"], "the point", found["loc_name"], found["loc_code"])
     row = await fetch(conn, item.id)
     if row is None:  # the WHERE refused it: cannot happen after the check above unless units changed meanwhile
         raise forbidden("the point lies outside your communes")
@@ -252,10 +250,7 @@ async def update(conn: psycopg.AsyncConnection, actor: Actor, incident_id: uuid.
         row = await fetch(conn, incident_id, lock=True)
         if row is None:
             raise not_found(f"there is no incident {incident_id}")
-        scope = scope_params(actor)
-        if not scope["scope_all"] and row["unit_id"] not in scope["scope_units"]:
-            raise forbidden(f"incident {incident_id} lies in {row['unit_name']} ({row['unit_code']}), outside "
-                            "your communes")
+        require_in_scope(actor, row["unit_id"], f"incident {incident_id}", row["unit_name"], row["unit_code"])
         if row["version"] != version:
             raise conflict(f"incident {incident_id} has changed: your version is {version}, the current one is "
                            f"{row['version']}; reload it and apply your change again", current_version=row["version"])

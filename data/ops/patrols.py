@@ -12,8 +12,8 @@ import psycopg
 from psycopg.rows import dict_row
 
 from data.ops import events, features
-from data.ops.errors import conflict, forbidden, invalid, not_found
-from data.ops.scope import Actor, in_scope, scope_params
+from data.ops.errors import conflict, invalid, not_found
+from data.ops.scope import Actor, in_scope, require_in_scope, scope_params
 
 LAYER = "patrol-points"
 
@@ -67,10 +67,7 @@ async def check_in(conn: psycopg.AsyncConnection, actor: Actor, point_id: int, v
     point = await cur.fetchone()
     if point is None:
         raise not_found(f"there is no patrol point {point_id}")
-    scope = scope_params(actor)
-    if not scope["scope_all"] and point["unit_id"] not in scope["scope_units"]:
-        raise forbidden(f"patrol point {point_id} lies in {point['unit_name']} ({point['unit_code']}), outside "
-                        "your communes")
+    require_in_scope(actor, point["unit_id"], f"patrol point {point_id}", point["unit_name"], point["unit_code"])
     dist = float(point["distance_m"])
     accepted = dist <= radius_m
     params = {"cid": visit_id, "pid": point_id, "at": visited_at or now, "uid": actor.user_id, "acc": accuracy_m,

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
+from data.ops.errors import forbidden
+
 # Roles allowed to see personal details (descriptions, reporter names, assignee names) of incidents.
 DETAIL_ROLES = frozenset({"admin", "commander", "officer"})
 COMMAND_ROLES = frozenset({"admin", "commander"})
@@ -24,6 +26,12 @@ def scope_params(actor: Actor) -> dict[str, Any]:
 def in_scope(column: str) -> str:
     """SQL condition: ``column`` (an admin_unit id) lies in the actor's scope (params from scope_params)."""
     return f"(%(scope_all)s OR {column} = ANY(%(scope_units)s::int[]))"
+
+
+def require_in_scope(actor: Actor, unit_id: int | None, what: str, unit_name: str, unit_code: str) -> None:
+    """Refuse (403) when ``what`` lies in a commune outside the actor's scope, naming that commune."""
+    if actor.unit_ids is not None and unit_id not in actor.unit_ids:
+        raise forbidden(f"{what} lies in {unit_name} ({unit_code}), outside your communes", unit_code=unit_code)
 
 
 def sees_details(actor: Actor) -> bool:

@@ -10,8 +10,8 @@ from psycopg.rows import dict_row
 
 from data import vocab
 from data.ops import events, features
-from data.ops.errors import conflict, forbidden, invalid, not_found
-from data.ops.scope import Actor, scope_params
+from data.ops.errors import conflict, invalid, not_found
+from data.ops.scope import Actor, require_in_scope
 
 LAYER = "stations"
 HQ_STATUSES = vocab.codes(vocab.HQ_STATUSES)
@@ -43,10 +43,7 @@ async def set_status(conn: psycopg.AsyncConnection, actor: Actor, station_id: in
         st = await cur.fetchone()
         if st is None:
             raise not_found(f"there is no station {station_id}")
-        scope = scope_params(actor)
-        if not scope["scope_all"] and st["unit_id"] not in scope["scope_units"]:
-            raise forbidden(f"station {st['code']} lies in {st['unit_name']} ({st['unit_code']}), outside your "
-                            "communes")
+        require_in_scope(actor, st["unit_id"], f"station {st['code']}", st["unit_name"], st["unit_code"])
         if version is not None and version != st["version"]:
             raise conflict(f"station {st['code']} has changed: your version is {version}, the current one is "
                            f"{st['version']}; reload it", current_version=st["version"])
