@@ -14,7 +14,7 @@ import pytest
 from data.demo.loader import read_config
 from tests.conftest import DEMO_UNTIL
 
-# The figures of the province police's 2024-2025 reports: the data file must carry them, and the demo must reproduce them.
+# The figures of the province police's 2024-2025 reports: the data file carries them, the demo reproduces them.
 REPORTED = {"pre2025_units": 120, "independent": 80, "officers_pre2025": 818, "officers_2025": 1477,
             "teams": 1446, "members": 4338, "models": 34, "model_points_over": 4200,
             "key_complex": 15, "drug_key": 32}
