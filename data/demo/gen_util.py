@@ -58,28 +58,27 @@ def ewkt_point(x: float, y: float) -> str:
     return f"SRID=4326;POINT({float(x)!r} {float(y)!r})"
 
 
-def to_lonlat(conn: psycopg.Connection, x: np.ndarray, y: np.ndarray, srid: int) -> tuple[np.ndarray, np.ndarray]:
-    """Metric (``srid``) to EPSG:4326 through PostGIS."""
+def transform(conn: psycopg.Connection, x: np.ndarray, y: np.ndarray, src: int, dst: int
+              ) -> tuple[np.ndarray, np.ndarray]:
+    """Coordinates from EPSG ``src`` to EPSG ``dst`` through PostGIS (same transform as the database's)."""
     if len(x) == 0:
         return np.zeros(0), np.zeros(0)
     rows = conn.execute(
-        "SELECT ST_X(g), ST_Y(g) FROM (SELECT n, ST_Transform(ST_SetSRID(ST_MakePoint(a, b), %s), 4326) g "
+        "SELECT ST_X(g), ST_Y(g) FROM (SELECT n, ST_Transform(ST_SetSRID(ST_MakePoint(a, b), %s), %s) g "
         "FROM unnest(%s::float8[], %s::float8[]) WITH ORDINALITY AS t(a, b, n)) q ORDER BY n",
-        [srid, list(map(float, x)), list(map(float, y))]).fetchall()
+        [src, dst, list(map(float, x)), list(map(float, y))]).fetchall()
     arr = np.array(rows, dtype=float)
     return arr[:, 0], arr[:, 1]
+
+
+def to_lonlat(conn: psycopg.Connection, x: np.ndarray, y: np.ndarray, srid: int) -> tuple[np.ndarray, np.ndarray]:
+    """Metric (``srid``) to EPSG:4326."""
+    return transform(conn, x, y, srid, 4326)
 
 
 def to_metric(conn: psycopg.Connection, lon: np.ndarray, lat: np.ndarray, srid: int) -> tuple[np.ndarray, np.ndarray]:
-    """EPSG:4326 to metric (``srid``) through PostGIS."""
-    if len(lon) == 0:
-        return np.zeros(0), np.zeros(0)
-    rows = conn.execute(
-        "SELECT ST_X(g), ST_Y(g) FROM (SELECT n, ST_Transform(ST_SetSRID(ST_MakePoint(a, b), 4326), %s) g "
-        "FROM unnest(%s::float8[], %s::float8[]) WITH ORDINALITY AS t(a, b, n)) q ORDER BY n",
-        [srid, list(map(float, lon)), list(map(float, lat))]).fetchall()
-    arr = np.array(rows, dtype=float)
-    return arr[:, 0], arr[:, 1]
+    """EPSG:4326 to metric (``srid``)."""
+    return transform(conn, lon, lat, 4326, srid)
 
 
 def inside_units(conn: psycopg.Connection, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
