@@ -55,10 +55,10 @@ def _schema(node: Any) -> Any:
     return node
 
 
-def _walk(doc: Any, in_schema: bool = False) -> Any:
+def _walk(doc: Any) -> Any:
     """Rewrite every schema object of the document; leave other objects (paths, parameters) as they are."""
     if isinstance(doc, list):
-        return [_walk(d, in_schema) for d in doc]
+        return [_walk(d) for d in doc]
     if not isinstance(doc, dict):
         return doc
     out = {}
@@ -68,7 +68,7 @@ def _walk(doc: Any, in_schema: bool = False) -> Any:
         elif key == "examples" and isinstance(value, list):
             out["example"] = value[0] if value else None
         else:
-            out[key] = _walk(value, in_schema)
+            out[key] = _walk(value)
     return out
 
 
