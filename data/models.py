@@ -20,6 +20,7 @@ from sqlalchemy import (
     DateTime,
     Float,
     ForeignKey,
+    Identity,
     Index,
     Integer,
     MetaData,
@@ -269,6 +270,8 @@ class Incident(Base):
         Index("ix_incident_unit_occurred", "unit_id", "occurred_at"),
     )
     id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    # The reference people quote (migration 0010); also the incidents layer's vector-tile feature id.
+    number: Mapped[int] = mapped_column(BigInteger, Identity(always=True), unique=True)
     category: Mapped[str] = mapped_column(String(32), index=True)
     severity: Mapped[str] = mapped_column(String(32))
     occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)

@@ -58,5 +58,6 @@ def may_see(layer: Layer, principal: Principal | None) -> bool:
 
 
 def visible_props(layer: Layer, g: Grant, *, tiles: bool = False) -> list[Prop]:
+    # In tiles, the property that is the MVT feature id is not repeated as a property.
     return [p for p in layer.properties
-            if (g.personal or not p.personal) and (p.in_tiles or not tiles)]
+            if (g.personal or not p.personal) and (not tiles or (p.in_tiles and p.name != layer.tile_id_column))]

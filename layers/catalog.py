@@ -148,8 +148,9 @@ register(Layer(
     title_vi="Vụ việc", title_en="Incidents",
     description="Reported incidents by category, severity and status. Tiles keep the most serious and most "
                 "recent first when a tile must be capped.",
-    source="incident", geometry_type="Point", id_type="uuid",
+    source="incident", geometry_type="Point", id_type="uuid", tile_feature_id="number",
     properties=(
+        Prop("number", "integer", "Số vụ việc", "Incident number"),
         terms_prop("category", vocab.INCIDENT_CATEGORIES, "Loại vụ việc", "Category"),
         terms_prop("severity", vocab.INCIDENT_SEVERITIES, "Mức độ", "Severity"),
         terms_prop("status", vocab.INCIDENT_STATUSES, "Trạng thái", "Status"),

@@ -74,6 +74,10 @@ class Layer:
     tables: tuple[str, ...]
     id_column: str = "id"
     id_type: str = "integer"  # integer | uuid | string
+    # A unique integer property that becomes the vector-tile feature id when the id itself is not an integer
+    # (an MVT feature id is an unsigned integer). Without one, such an id travels as a text property "id",
+    # which is slow for ST_AsMVT to encode (a distinct string per feature).
+    tile_feature_id: str | None = None
     geom_column: str = "geom"  # EPSG:4326
     # A stored EPSG:3857 copy (migration 0003); None means transform on the fly.
     tile_geom_column: str | None = "geom_3857"
@@ -99,6 +103,13 @@ class Layer:
 
     def prop(self, name: str) -> Prop | None:
         return next((p for p in self.properties if p.name == name), None)
+
+    @property
+    def tile_id_column(self) -> str | None:
+        """The integer column encoded as the MVT feature id, if any."""
+        if self.tile_feature_id:
+            return self.tile_feature_id
+        return self.id_column if self.id_type == "integer" else None
 
     @property
     def restricted(self) -> bool:

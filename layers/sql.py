@@ -162,6 +162,15 @@ def csv_rows(layer: Layer, g: Grant, q: Query, props: list[Prop], limit: int, of
     return query, [*params, limit + 1, offset]
 
 
+def tile_value(p: Prop) -> sql.Composable:
+    """A property as a tile carries it: datetimes as integer seconds since 1970 (UTC). ST_AsMVT would write
+    each timestamp as text through its output function, which cost about a tenth of a capped incident tile;
+    an integer is also what a client filters on ("the last 24 hours")."""
+    if p.type == "datetime":
+        return sql.SQL("floor(date_part('epoch', {n}))::bigint AS {n}").format(n=sql.Identifier(p.name))
+    return sql.Identifier(p.name)
+
+
 def tile(layer: Layer, g: Grant, q: Query, props: list[Prop], z: int, x: int, y: int
          ) -> tuple[sql.Composable, list[Any]]:
     """The whole tile in one statement: (mvt bytes, number of candidates up to cap + 1).
@@ -178,18 +187,22 @@ def tile(layer: Layer, g: Grant, q: Query, props: list[Prop], z: int, x: int, y:
         tgeom = sql.SQL("ST_Simplify({}, %s, true)").format(tgeom)
         geom_params.append(layer.simplify_px * 2 * WEB_MERCATOR_HALF / (2 ** z) / MVT_EXTENT)
     order = sql.SQL(layer.priority) if layer.priority else sql.Identifier(layer.id_column)
+    fid = layer.tile_id_column
+    # The feature's identity: the integer MVT feature id, or else the id as a text property.
+    ident = (sql.SQL("{} AS _fid").format(sql.Identifier(fid)) if fid
+             else sql.SQL("{}::text AS {}").format(sql.Identifier(layer.id_column), sql.Identifier("id")))
     inner_cols = sql.SQL(", ").join(
-        [sql.SQL("{} AS _g").format(tgeom), sql.SQL("{}::text AS {}").format(
-            sql.Identifier(layer.id_column), sql.Identifier("id"))]
+        [sql.SQL("{} AS _g").format(tgeom), ident]
         + [sql.SQL("{} AS {}").format(prop_expr(p), sql.Identifier(p.name)) for p in props])
-    outer_cols = sql.SQL(", ").join([sql.Identifier("id")] + [sql.Identifier(p.name) for p in props])
+    outer_cols = sql.SQL(", ").join([sql.Identifier("_fid" if fid else "id")] + [tile_value(p) for p in props])
+    mvt_fid = sql.SQL(", '_fid'") if fid else sql.SQL("")
     query = sql.SQL(
         "WITH s AS (SELECT row_number() OVER () AS _n, q.* FROM ("
         "SELECT {inner} FROM {src}{cond} ORDER BY {order} LIMIT %s) AS q) "
-        "SELECT (SELECT ST_AsMVT(m, %s, {extent}, 'geom') FROM ("
+        "SELECT (SELECT ST_AsMVT(m, %s, {extent}, 'geom'{mvt_fid}) FROM ("
         "SELECT ST_AsMVTGeom(_g, ST_TileEnvelope(%s, %s, %s), {extent}, {buffer}, true) AS geom, {outer} "
         "FROM s WHERE _n <= %s) AS m), (SELECT count(*) FROM s)").format(
-        inner=inner_cols, src=source(layer), cond=cond, order=order, outer=outer_cols,
+        inner=inner_cols, src=source(layer), cond=cond, order=order, outer=outer_cols, mvt_fid=mvt_fid,
         extent=sql.Literal(MVT_EXTENT), buffer=sql.Literal(MVT_BUFFER))
     return query, [*geom_params, *params, layer.tile_cap + 1, layer.id, z, x, y, layer.tile_cap]
 

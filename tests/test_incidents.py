@@ -38,13 +38,16 @@ def test_concurrent_retries_of_one_uuid_store_one_row_and_one_event(world, start
     base = start_server(world.url, workers=2)
     body = incident_body(severity="less_serious")
 
-    async def hammer() -> list[int]:
+    async def hammer() -> list[httpx.Response]:
         async with httpx.AsyncClient(timeout=30) as http:
-            return [r.status_code for r in await asyncio.gather(*[
-                http.post(f"{base}/incidents", json=body, headers=world.headers("officer_a")) for _ in range(24)])]
+            return await asyncio.gather(*[
+                http.post(f"{base}/incidents", json=body, headers=world.headers("officer_a")) for _ in range(24)])
 
-    codes = asyncio.run(hammer())
-    assert sorted(codes) == [200] * 23 + [201]
+    responses = asyncio.run(hammer())
+    assert sorted(r.status_code for r in responses) == [200] * 23 + [201]
+    # Every retry is told the one incident number people will quote.
+    assert {r.json()["number"] for r in responses} == {
+        _count(world.url, "SELECT number FROM incident WHERE id = %s", body["id"])}
     assert _count(world.url, "SELECT count(*) FROM incident WHERE id = %s", body["id"]) == 1
     assert _count(world.url, "SELECT count(*) FROM event WHERE payload->'feature'->>'id' = %s", body["id"]) == 1
     assert _count(world.url, "SELECT count(*) FROM incident_history WHERE incident_id = %s", body["id"]) == 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import uuid
+from datetime import datetime
 
 import mapbox_vector_tile
 import psycopg
@@ -46,12 +47,25 @@ def test_tiles_decode_at_every_zoom_with_names_and_properties(api, seeded_ro, z)
     assert len(r.content) < 500_000
     layer = decode(r.content)["communes"]
     assert any(f["properties"]["code"] for f in layer["features"])
-    assert {"name", "kind", "population", "id"} <= set(layer["features"][0]["properties"])
+    assert {"name", "kind", "population"} <= set(layer["features"][0]["properties"])
+    # Integer ids travel as the MVT feature id, not as a property.
+    with psycopg.connect(seeded_ro) as c:
+        codes = dict(c.execute("SELECT id, code FROM admin_unit").fetchall())
+    assert all(codes[f["id"]] == f["properties"]["code"] for f in layer["features"])
     r = api.get(f"/tiles/incidents/{z}/{x}/{y}.mvt", headers=COMMANDER)
     if r.status_code == 200:
         feats = decode(r.content)["incidents"]["features"]
         assert {"category", "severity", "status", "occurred_at", "unit_id"} <= set(feats[0]["properties"])
-        assert all("reporter_name" not in f["properties"] for f in feats)
+        assert all("reporter_name" not in f["properties"] and "id" not in f["properties"] for f in feats)
+        # The feature id is the incident's number, which finds the feature (what the map's popup does).
+        assert len({f["id"] for f in feats}) == len(feats)
+        found = api.get(f"/collections/incidents/items?number={feats[0]['id']}", headers=COMMANDER).json()
+        assert found["numberReturned"] == 1
+        feature = found["features"][0]["properties"]
+        assert feature["category"] == feats[0]["properties"]["category"]
+        # Datetimes travel in tiles as integer seconds since 1970 (UTC).
+        assert feats[0]["properties"]["occurred_at"] == int(
+            datetime.fromisoformat(feature["occurred_at"].replace("Z", "+00:00")).timestamp())
     else:
         assert r.status_code == 204 and z >= 12  # only a deep tile may miss every incident
 
@@ -91,13 +105,13 @@ def test_a_write_invalidates_cached_tiles(make_client, seeded_db):  # noqa: F811
     assert client.get(url, headers=COMMANDER).headers["x-tile-cache"] == "hit"
     new_id = uuid.uuid4()
     with psycopg.connect(seeded_db, autocommit=True) as c:
-        c.execute("INSERT INTO incident (id, category, severity, occurred_at, geom) VALUES "
-                  "(%s, 'weapons_explosives', 'particularly_serious', now(), ST_SetSRID(ST_MakePoint(%s, %s), 4326))",
-                  (new_id, 103.02, 21.39))
+        number = c.execute(
+            "INSERT INTO incident (id, category, severity, occurred_at, geom) VALUES (%s, 'weapons_explosives', "
+            "'particularly_serious', now(), ST_SetSRID(ST_MakePoint(%s, %s), 4326)) RETURNING number",
+            (new_id, 103.02, 21.39)).fetchone()[0]
     after = client.get(url, headers=COMMANDER)
     assert after.headers["x-tile-cache"] == "miss" and after.headers["etag"] != first.headers["etag"]
-    ids = {f["properties"]["id"] for f in decode(after.content)["incidents"]["features"]}
-    assert str(new_id) in ids
+    assert number in {f["id"] for f in decode(after.content)["incidents"]["features"]}
     assert client.get(url, headers={"If-None-Match": first.headers["etag"], **COMMANDER}).status_code == 200
 
 

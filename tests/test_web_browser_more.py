@@ -65,8 +65,13 @@ def _tile_of(lon: float, lat: float, z: int) -> tuple[int, int]:
     return x, y
 
 
+def _number(site: Site, incident_id: str) -> str:
+    with psycopg.connect(site.db) as conn:
+        return str(conn.execute("SELECT number FROM incident WHERE id = %s", (incident_id,)).fetchone()[0])
+
+
 def _shown_incidents(page) -> set[str]:
-    """The incident ids drawn in the incidents layer's tiles of the current zoom (what the commander sees)."""
+    """The incident numbers (tile feature ids) drawn in the incidents tiles of the current zoom."""
     return set(page.evaluate(
         "(() => { const l = SitmapMap.state.leaflet['incidents'], z = SitmapMap.state.map.getZoom();"
         " const ids = []; Object.values(l._vectorTiles).forEach(t => { if (t.getCoord().z === z)"
@@ -112,7 +117,8 @@ def test_time_filter_changes_the_incidents_shown_and_the_server_honours_it(ctx, 
     context, rec = ctx
     c = site.officer_commune
     now = datetime.now(UTC)
-    posted = {name: _post_incident(site, occurred_at=now - age, description=f"time filter {name}")
+    # Tiles identify an incident by its number (the MVT feature id).
+    posted = {name: _number(site, _post_incident(site, occurred_at=now - age, description=f"time filter {name}"))
               for name, age in (("h2", timedelta(hours=2)), ("d3", timedelta(days=3)), ("d20", timedelta(days=20)))}
     page = _open_map(context, rec, site)
     z = 12
@@ -155,17 +161,17 @@ def test_time_filter_changes_the_incidents_shown_and_the_server_honours_it(ctx, 
         filtered = _decode(site.base, url, token)
         unfiltered = _decode(site.base, url, token, drop_datetime=True)
         lo, hi = _instant(start), (None if end == ".." else _instant(end))
-        ids = {f["properties"]["id"] for f in filtered}
-        assert ids <= {f["properties"]["id"] for f in unfiltered}
+        ids = {str(f["id"]) for f in filtered}
+        assert ids <= {str(f["id"]) for f in unfiltered}
         assert len(filtered) < len(unfiltered)
         assert {posted[n] for n in expected} <= ids
         for f in filtered:
-            at = _instant(f["properties"]["occurred_at"])
-            assert at >= lo and (hi is None or at <= hi), (value, f["properties"])
+            at = datetime.fromtimestamp(f["properties"]["occurred_at"], UTC)  # whole seconds
+            assert at > lo - timedelta(seconds=1) and (hi is None or at <= hi), (value, f["properties"])
         # ... and exactly the incidents of the database in that interval and tile.
         with psycopg.connect(site.db) as conn:
             in_db = {str(r[0]) for r in conn.execute(
-                "SELECT id FROM incident WHERE geom_3857 && ST_TileEnvelope(%s, %s, %s, margin => 64.0 / 4096)"
+                "SELECT number FROM incident WHERE geom_3857 && ST_TileEnvelope(%s, %s, %s, margin => 64.0 / 4096)"
                 " AND occurred_at >= %s AND (%s::timestamptz IS NULL OR occurred_at <= %s)",
                 (z, *_tile_of(c["lon"], c["lat"], z), lo, hi, hi))}
         assert ids == in_db, value
@@ -309,8 +315,9 @@ def _click_incident(page, lon: float, lat: float):
 def test_incident_popup_shows_the_description_to_a_commander_not_to_a_planner(browser, site, planner):
     lon, lat = _quiet_spot(site)
     secret = f"Nguyễn Văn A báo mất xe máy {uuid.uuid4().hex[:8]}"
-    _post_incident(site, occurred_at=datetime.now(UTC) - timedelta(hours=1), description=secret,
-                   category="theft", lon=lon, lat=lat)
+    iid = _post_incident(site, occurred_at=datetime.now(UTC) - timedelta(hours=1), description=secret,
+                         category="theft", lon=lon, lat=lat)
+    number = _number(site, iid)
     for user, sees in (("web_commander", True), (planner, False)):
         context = browser.new_context(viewport={"width": 1400, "height": 900}, locale="en-US")
         try:
@@ -319,6 +326,8 @@ def test_incident_popup_shows_the_description_to_a_commander_not_to_a_planner(br
             popup = _click_incident(page, lon, lat)
             text = popup.inner_text()
             assert "Trộm cắp tài sản" in text  # the category, which every role sees
+            # The tile's feature id is the incident number: the popup found the incident by it.
+            assert f"Số vụ việc\t{number}" in text, (user, text)
             assert (secret in text) is sees, (user, text)
             assert ("Nội dung" in text) is sees, (user, text)
             _shot(page, f"map-popup-{user}.png")

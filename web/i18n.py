@@ -62,6 +62,7 @@ STRINGS: dict[str, tuple[str, str]] = {
     "no_position": ("Chưa có vị trí", "No position yet"),
     "send": ("Gửi báo cáo", "Send report"),
     "sent": ("Đã gửi", "Sent"),
+    "number_short": ("số", "no."),
     "queued": ("Đang chờ gửi (ngoại tuyến)", "Queued (offline)"),
     "queue_count": ("Báo cáo chờ gửi", "Reports waiting"),
     "online": ("Có mạng", "Online"),

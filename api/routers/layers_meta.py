@@ -60,6 +60,8 @@ def describe(request: Request, layer: Layer) -> dict[str, Any]:
             "tilejson": f"{base}/collections/{layer.id}/tiles/WebMercatorQuad",
         },
         "tile_layer": layer.id,  # the MVT layer name inside each tile
+        # The property a tile's feature id stands for (null: the feature id is the OGC feature id).
+        "tile_feature_id": layer.tile_feature_id,
     }
 
 

@@ -75,8 +75,9 @@ def tile_template(request: Request, layer: Layer) -> str:
 
 
 def _fields(layer: Layer, props) -> dict[str, str]:
-    kinds = {"integer": "Number", "number": "Number", "boolean": "Boolean"}
-    return {"id": "String", **{p.name: kinds.get(p.type, "String") for p in props}}
+    kinds = {"integer": "Number", "number": "Number", "boolean": "Boolean", "datetime": "Number"}  # see tile_value
+    ident = {} if layer.tile_id_column else {"id": "String"}  # else the id is the MVT feature id
+    return {**ident, **{p.name: kinds.get(p.type, "String") for p in props}}
 
 
 @router.get("/collections/{collection_id}/tiles/WebMercatorQuad", summary="TileJSON 3 of a layer")

@@ -139,7 +139,7 @@ async def locate(conn: psycopg.AsyncConnection, lon: float, lat: float) -> dict[
 
 
 SELECT_SQL = """
-SELECT i.id, i.category, i.severity, i.status, i.occurred_at, i.reported_at, ST_X(i.geom) AS lon,
+SELECT i.id, i.number, i.category, i.severity, i.status, i.occurred_at, i.reported_at, ST_X(i.geom) AS lon,
        ST_Y(i.geom) AS lat, i.accuracy_m, i.unit_id, u.code AS unit_code, u.name AS unit_name, i.source,
        i.version, i.updated_at, i.description, i.reporter_name, a.username AS assignee, i.assignee_id,
        c.username AS created_by, i.body_hash, i.is_generated
@@ -186,8 +186,8 @@ SELECT loc.id AS loc_id, loc.code AS loc_code, loc.name AS loc_name, r.*
 
 
 def representation(row: dict[str, Any], actor: Actor) -> dict[str, Any]:
-    out = {k: row[k] for k in ("category", "severity", "status", "occurred_at", "reported_at", "lon", "lat",
-                               "accuracy_m", "unit_code", "unit_name", "source", "version", "updated_at",
+    out = {k: row[k] for k in ("number", "category", "severity", "status", "occurred_at", "reported_at", "lon",
+                               "lat", "accuracy_m", "unit_code", "unit_name", "source", "version", "updated_at",
                                *PERSONAL_FIELDS)}
     out["id"] = str(row["id"])
     if not sees_details(actor):

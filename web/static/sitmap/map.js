@@ -101,10 +101,19 @@
   }
 
   // ---------------------------------------------------------------- popups
+  function propType(layerId, key) {
+    var l = state.byId[layerId];
+    var declared = ((l && l.properties) || []).filter(function (p) { return p.name === key; })[0];
+    return declared && declared.type;
+  }
+
   function valueLabel(layerId, key, value) {
     if (value === null || value === undefined || value === "") { return ""; }
     var vocab = key === "kind" ? KIND_VOCAB[layerId] : VALUE_VOCAB[key];
     if (vocab) { return S.vocabLabel(vocab, value); }
+    if (typeof value === "number" && propType(layerId, key) === "datetime") {  // tiles: seconds since 1970
+      return S.fmtDateTime(new Date(value * 1000));
+    }
     if (typeof value === "string" && /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}/.test(value)) { return S.fmtDateTime(value); }
     if (typeof value === "string" && /^\d{4}-\d{2}-\d{2}$/.test(value)) {
       return value.slice(8, 10) + "/" + value.slice(5, 7) + "/" + value.slice(0, 4);
@@ -140,16 +149,32 @@
   // Tiles and live events carry a short public form of a feature (no long text, no personal details). An
   // open popup then asks for the feature itself, which holds what this user's role may see: a commander gets
   // an incident's description, a planner does not (the server leaves it out).
+  // Where the whole feature is: by its id (live events, layers with integer ids, whose tile feature id is
+  // kept as `_fid`), or by the property a layer's tiles use as feature id (an incident's number).
+  function featureUrl(l, props) {
+    var byId = props.id !== undefined && props.id !== null ? props.id : props._fid;
+    if (byId !== undefined && byId !== null) {
+      return withParams(itemsUrl(l) + "/" + encodeURIComponent(byId), { f: "geojson" });
+    }
+    var key = l && l.tile_feature_id;
+    if (key && props[key] !== undefined && props[key] !== null) {
+      var params = { f: "geojson", limit: 1 };
+      params[key] = props[key];
+      return withParams(itemsUrl(l), params);
+    }
+    return null;
+  }
+
   function completePopup(popup, l, props) {
-    var id = props && props.id;
     var declared = (l && l.properties) || [];
     var missing = declared.some(function (p) { return !(p.name in props); });
-    if (id === undefined || id === null || !missing) {
+    var url = featureUrl(l, props || {});
+    if (!url || !missing) {
       popup.setContent(popupHtml(l, props, true));
       return;
     }
-    var url = withParams(itemsUrl(l) + "/" + encodeURIComponent(id), { f: "geojson" });
     S.api("GET", url).then(function (f) {
+      if (f && f.features) { f = f.features[0]; }  // found by a property: a collection of one
       if (!popup.isOpen()) { return; }
       popup.setContent(popupHtml(l, Object.assign({}, props, (f && f.properties) || {}), true));
     }).catch(function () { return null; });  // keep the short form (e.g. offline)
@@ -188,7 +213,12 @@
       rendererFactory: L.canvas.tile, vectorTileLayerStyles: styles, interactive: true,
       maxNativeZoom: Math.min(z.max, 22), minZoom: z.min, maxZoom: 22, pane: paneFor(l),
       fetchOptions: { credentials: "same-origin" },
-      getFeatureId: function (f) { return f.properties && f.properties.id; }
+      // The MVT feature id is the layer's integer id, or the property it names (an incident's number).
+      getFeatureId: function (f) {
+        var props = f.properties || (f.properties = {});
+        if (f.id !== undefined && f.id !== null) { props[l.tile_feature_id || "_fid"] = f.id; }
+        return f.id !== undefined && f.id !== null ? f.id : props.id;
+      }
     });
     vg.on("click", function (e) {
       var props = (e.layer && e.layer.properties) || {};

@@ -64,11 +64,14 @@
       var q2 = readQueue();
       if (i >= q2.length) { return Promise.resolve(); }
       var entry = q2[i];
-      return S.api("POST", entry.url, entry.body).then(function () {
+      return S.api("POST", entry.url, entry.body).then(function (stored) {
         removeFromQueue(entry.body.id);
         rememberSent(entry.body.id);
         state.sent += 1;
-        say(t("sent") + " (" + (entry.kind === "visit" ? t("checked_in") : t("new_incident")) + ")");
+        // The incident number is what the officer quotes on the radio.
+        var what = entry.kind === "visit" ? t("checked_in") : t("new_incident") +
+          (stored && stored.number ? " " + t("number_short") + " " + stored.number : "");
+        say(t("sent") + " (" + what + ")");
         return next();
       }, function (err) {
         if (err.status === 0 || err.status >= 500 || err.status === 401 || err.status === 403 && !state.user) {
