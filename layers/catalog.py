@@ -29,6 +29,9 @@ UNIT_PROPS = (
     Prop("households", "integer", "Số hộ", "Households"),
     Prop("area_km2", "number", "Diện tích (km²)", "Area (km²)"),
 )
+# The name of a feature's commune, next to its unit_id, for people reading features (not in tiles).
+UNIT_NAME = Prop("unit_name", "string", "Tên xã, phường", "Commune name",
+                 expr="(SELECT u.name FROM admin_unit u WHERE u.id = unit_id)", filterable=False, in_tiles=False)
 COMMUNE_KINDS = "kind IN ('commune', 'ward', 'township')"
 
 register(Layer(
@@ -71,6 +74,7 @@ register(Layer(
         terms_prop("hq_status", vocab.HQ_STATUSES, "Tình trạng trụ sở", "Headquarters status"),
         Prop("officers", "integer", "Số cán bộ", "Officers"),
         Prop("unit_id", "integer", "Đơn vị hành chính", "Administrative unit"),
+        UNIT_NAME,
         Prop("contact", "string", "Liên hệ", "Contact", filterable=False),
         Prop("valid_from", "date", "Hiệu lực từ", "Valid from"),
         Prop("valid_to", "date", "Hiệu lực đến", "Valid to"),
@@ -91,6 +95,7 @@ register(Layer(
         terms_prop("kind", vocab.SETTLEMENT_KINDS, "Loại", "Kind"),
         Prop("population", "integer", "Dân số", "Population"),
         Prop("unit_id", "integer", "Xã, phường", "Commune"),
+        UNIT_NAME,
     ),
     access=PUBLIC, tables=("settlement",), minzoom=8, priority="population DESC NULLS LAST, id",
     style=Style(color="#6b4f2a", radius=3),
@@ -132,6 +137,7 @@ register(Layer(
         Prop("name", "string", "Tên", "Name"),
         terms_prop("kind", vocab.PATROL_POINT_KINDS, "Loại", "Kind"),
         Prop("unit_id", "integer", "Xã, phường", "Commune"),
+        UNIT_NAME,
         Prop("station_id", "integer", "Trụ sở phụ trách", "Station"),
         Prop("model_name", "string", "Mô hình", "Model"),
         Prop("visit_interval_hours", "integer", "Chu kỳ tuần tra (giờ)", "Visit interval (hours)"),
@@ -158,6 +164,7 @@ register(Layer(
         Prop("occurred_at", "datetime", "Thời điểm xảy ra", "Occurred at"),
         Prop("reported_at", "datetime", "Thời điểm tiếp nhận", "Reported at", in_tiles=False),
         Prop("unit_id", "integer", "Xã, phường", "Commune"),
+        UNIT_NAME,
         Prop("accuracy_m", "number", "Sai số vị trí (m)", "Position accuracy (m)", in_tiles=False),
         Prop("description", "string", "Nội dung", "Description", personal=True, filterable=False,
              in_tiles=False),
@@ -182,6 +189,7 @@ register(Layer(
         terms_prop("kind", vocab.DESIGNATION_KINDS, "Loại địa bàn", "Kind"),
         terms_prop("status", vocab.DESIGNATION_STATUSES, "Trạng thái", "Status"),
         Prop("unit_id", "integer", "Xã, phường", "Commune"),
+        UNIT_NAME,
         Prop("valid_from", "date", "Hiệu lực từ", "Valid from"),
         Prop("valid_to", "date", "Hiệu lực đến", "Valid to"),
         Prop("decided_at", "datetime", "Ngày quyết định", "Decided at"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 
+import psycopg
 import pytest
 
 from layers import registry
@@ -146,6 +147,18 @@ def test_planners_do_not_see_personal_details(api):  # noqa: F811
     assert "reporter_name" not in text and "Nguyễn" not in text
     # Filtering on a personal field would leak it: it is not a filter.
     assert api.get("/collections/incidents/items?reporter_name=x", headers=COMMANDER).status_code == 400
+
+
+@pytest.mark.parametrize("layer_id", ["incidents", "patrol-points", "key-areas", "stations", "villages"])
+def test_features_name_their_commune_and_tiles_leave_it_out(api, seeded_ro, layer_id):  # noqa: F811
+    with psycopg.connect(seeded_ro) as c:
+        names = dict(c.execute("SELECT id, name FROM admin_unit").fetchall())
+    feats = api.get(f"/collections/{layer_id}/items?limit=200", headers=COMMANDER).json()["features"]
+    with_unit = [f["properties"] for f in feats if f["properties"]["unit_id"] is not None]
+    assert with_unit and all(p["unit_name"] == names[p["unit_id"]] for p in with_unit)
+    fields = api.get(f"/collections/{layer_id}/tiles/WebMercatorQuad", headers=COMMANDER).json()[
+        "vector_layers"][0]["fields"]
+    assert "unit_id" in fields and "unit_name" not in fields
 
 
 def test_patrol_points_overdue_is_computed_now(api, seeded_ro):  # noqa: F811

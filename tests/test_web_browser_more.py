@@ -328,6 +328,8 @@ def test_incident_popup_shows_the_description_to_a_commander_not_to_a_planner(br
             assert "Trộm cắp tài sản" in text  # the category, which every role sees
             # The tile's feature id is the incident number: the popup found the incident by it.
             assert f"Số vụ việc\t{number}" in text, (user, text)
+            # The commune by its name, not its database id.
+            assert f"Tên xã, phường\t{site.officer_commune['name']}" in text and "\nXã, phường\t" not in text
             assert (secret in text) is sees, (user, text)
             assert ("Nội dung" in text) is sees, (user, text)
             _shot(page, f"map-popup-{user}.png")

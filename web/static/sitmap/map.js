@@ -135,6 +135,7 @@
     props = props || {};
     var title = props.name || (props.category ? S.vocabLabel("incident_categories", props.category) : "");
     var rows = Object.keys(props).filter(function (k) {
+      if (k === "unit_id" && props.unit_name) { return false; }  // the commune's name says it to a person
       return k !== "name" && props[k] !== null && props[k] !== "" && k.charAt(0) !== "_";
     }).map(function (k) {
       return "<tr><th>" + S.escapeHtml(keyLabel(l, k)) + "</th><td>" +
