@@ -7,6 +7,7 @@ the same files are inlined into one HTML document instead (``inline=True``).
 from __future__ import annotations
 
 import base64
+import hashlib
 import mimetypes
 import re
 from functools import cache
@@ -27,8 +28,14 @@ COMMON_JS = ("sitmap_common", "sitmap/common.js")
 SITMAP_CSS = ("sitmap_css", "sitmap/sitmap.css")
 
 
+@cache
 def url(path: str) -> str:
-    return f"{STATIC_URL}/{path}"
+    """A static file's URL with a hash of its content: after an update a browser (or the phone's service
+    worker) asks for the new file instead of running a stale copy against a changed server."""
+    file = STATIC_DIR / path
+    if not file.is_file():
+        return f"{STATIC_URL}/{path}"
+    return f"{STATIC_URL}/{path}?v={hashlib.sha256(file.read_bytes()).hexdigest()[:10]}"
 
 
 @cache

@@ -54,7 +54,8 @@ async def phone_form(request: Request) -> HTMLResponse:
 
 
 _SHELL = ["/web/m", "/web/manifest.json", *(assets.url(p) for _, p in (
-    assets.LEAFLET_JS, assets.LEAFLET_CSS, assets.COMMON_JS, assets.SITMAP_CSS, ("phone", "sitmap/phone.js")))]
+    assets.LEAFLET_JS, assets.LEAFLET_CSS, assets.COMMON_JS, assets.SITMAP_CSS, ("phone", "sitmap/phone.js"),
+    ("icon", "sitmap/favicon.svg")))]
 
 
 @cache
