@@ -101,17 +101,16 @@
   }
 
   // ---------------------------------------------------------------- popups
-  function propType(layerId, key) {
-    var l = state.byId[layerId];
-    var declared = ((l && l.properties) || []).filter(function (p) { return p.name === key; })[0];
-    return declared && declared.type;
+  function declaredProp(l, key) {
+    return ((l && l.properties) || []).filter(function (p) { return p.name === key; })[0];
   }
 
   function valueLabel(layerId, key, value) {
     if (value === null || value === undefined || value === "") { return ""; }
     var vocab = key === "kind" ? KIND_VOCAB[layerId] : VALUE_VOCAB[key];
     if (vocab) { return S.vocabLabel(vocab, value); }
-    if (typeof value === "number" && propType(layerId, key) === "datetime") {  // tiles: seconds since 1970
+    var declared = declaredProp(state.byId[layerId], key);
+    if (typeof value === "number" && declared && declared.type === "datetime") {  // tiles: seconds since 1970
       return S.fmtDateTime(new Date(value * 1000));
     }
     if (typeof value === "string" && /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}/.test(value)) { return S.fmtDateTime(value); }
@@ -124,7 +123,7 @@
   }
 
   function keyLabel(l, key) {
-    var declared = ((l && l.properties) || []).filter(function (p) { return p.name === key; })[0];
+    var declared = declaredProp(l, key);
     if (declared && declared.title) { return S.pick(declared.title); }
     var label = t(key);
     return label === key ? key.replace(/_/g, " ") : label;
@@ -147,9 +146,6 @@
       "</table></div>";
   }
 
-  // Tiles and live events carry a short public form of a feature (no long text, no personal details). An
-  // open popup then asks for the feature itself, which holds what this user's role may see: a commander gets
-  // an incident's description, a planner does not (the server leaves it out).
   // Where the whole feature is: by its id (live events, layers with integer ids, whose tile feature id is
   // kept as `_fid`), or by the property a layer's tiles use as feature id (an incident's number).
   function featureUrl(l, props) {
@@ -166,6 +162,9 @@
     return null;
   }
 
+  // Tiles and live events carry a short public form of a feature (no long text, no personal details). An
+  // open popup then asks for the feature itself, which holds what this user's role may see: a commander gets
+  // an incident's description, a planner does not (the server leaves it out).
   function completePopup(popup, l, props) {
     var declared = (l && l.properties) || [];
     var missing = declared.some(function (p) { return !(p.name in props); });
