@@ -355,6 +355,8 @@ class HotspotCell(Base):
     p: Mapped[float | None] = mapped_column(Float)
     class_: Mapped[str] = mapped_column("class", String(24))
     trend: Mapped[str | None] = mapped_column(String(16))
+    # The 2025 commune holding a point of the cell, set by a trigger (migration 0011): scopes the layer.
+    unit_id: Mapped[int | None] = mapped_column(ForeignKey("admin_unit.id"), index=True)
     geom: Mapped[Any] = geom("POLYGON")
 
 

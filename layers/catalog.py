@@ -206,7 +206,7 @@ register(Layer(
     title_vi="Điểm nóng", title_en="Hot spots",
     description="Cells of the latest hot-spot analysis run (Getis-Ord Gi*), with their class and trend.",
     source="""SELECT c.id, c.run_id, c.cell, c.count, c.z, c.p, c."class" AS hotspot_class, c.trend,
-                     r.created_at AS run_at, r.category, c.geom, c.geom_3857
+                     c.unit_id, r.created_at AS run_at, r.category, c.geom, c.geom_3857
                 FROM hotspot_cell c JOIN hotspot_run r ON r.id = c.run_id
                WHERE c.run_id = (SELECT id FROM hotspot_run ORDER BY created_at DESC, id DESC LIMIT 1)""",
     geometry_type="Polygon",
@@ -219,8 +219,10 @@ register(Layer(
         terms_prop("trend", vocab.TRENDS, "Xu hướng", "Trend"),
         Prop("category", "string", "Loại vụ việc", "Incident category"),
         Prop("run_id", "integer", "Lần phân tích", "Analysis run"),
+        Prop("unit_id", "integer", "Xã, phường", "Commune"),
+        UNIT_NAME,
     ),
-    access=Access(public=False, roles=ALL_ROLES), tables=("hotspot_run", "hotspot_cell"), minzoom=6,
+    access=SIGNED_IN_BY_COMMUNE, tables=("hotspot_run", "hotspot_cell"), minzoom=6,
     style=Style(by="hotspot_class", fill_opacity=0.45, colors={
         "hot_99": "#b2182b", "hot_95": "#ef8a62", "hot_90": "#fddbc7", "not_significant": "#f7f7f7",
         "cold_90": "#d1e5f0", "cold_95": "#67a9cf", "cold_99": "#2166ac"}),

@@ -137,6 +137,20 @@ def test_restricted_layers_need_a_principal_and_are_scoped_by_commune(api, seede
     assert api.get(f"/collections/incidents/items/{some_id}", headers=COMMANDER).status_code == 200
 
 
+def test_hot_spot_cells_are_scoped_by_the_commune_that_holds_them(api, seeded_ro):  # noqa: F811
+    # The database assigns each cell its commune (a trigger, as for incidents); the seed puts one cell of the
+    # latest run inside each of the communes 1-6.
+    latest = "SELECT unit_id FROM hotspot_cell WHERE run_id = (SELECT max(id) FROM hotspot_run)"
+    with psycopg.connect(seeded_ro) as c:
+        assert sorted(r[0] for r in c.execute(latest)) == [1, 2, 3, 4, 5, 6]
+    everyone = api.get("/collections/hotspots/items", headers=COMMANDER).json()["features"]
+    assert sorted(f["properties"]["unit_id"] for f in everyone) == [1, 2, 3, 4, 5, 6]
+    mine = api.get("/collections/hotspots/items", headers=role("officer", [3, 5])).json()["features"]
+    assert sorted(f["properties"]["unit_id"] for f in mine) == [3, 5]
+    elsewhere = next(f["id"] for f in everyone if f["properties"]["unit_id"] == 1)
+    assert api.get(f"/collections/hotspots/items/{elsewhere}", headers=role("officer", [3, 5])).status_code == 404
+
+
 def test_planners_do_not_see_personal_details(api):  # noqa: F811
     full = api.get("/collections/incidents/items?limit=5", headers=COMMANDER).json()["features"]
     assert all("reporter_name" in f["properties"] and "description" in f["properties"] for f in full)
