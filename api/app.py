@@ -35,7 +35,7 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
     )
     app.state.settings = settings
     problems.install(app)
-    security.install(app)  # deny by default: sign-in gate, CSRF check, problem+json for refused operations
+    security.install(app)  # deny by default: sign-in gate, CSRF check
     app.include_router(health.router)
     app.include_router(features.router)  # OGC API Features: /, /conformance, /collections...
     app.include_router(tiles.router)

@@ -9,22 +9,20 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from data.ops.errors import OpsError
+
 PROBLEM_TYPE_BASE = "https://sitmap.local/problems/"
 MEDIA_TYPE = "application/problem+json"
 
 
-class Problem(Exception):
-    """Raise anywhere below a router to answer with a problem document."""
+class Problem(OpsError):
+    """Raise anywhere below a router to answer with a problem document; a refused operation of data/ops
+    (an OpsError, which knows nothing of HTTP) is answered the same way, by the same handler."""
 
     def __init__(self, status: int, title: str, detail: str, *, type_: str | None = None,
                  headers: dict[str, str] | None = None, **extra: Any) -> None:
-        super().__init__(detail)
-        self.status = status
-        self.title = title
-        self.detail = detail
-        self.type = type_ or title.lower().replace(" ", "-")
+        super().__init__(status, title, detail, type_, **extra)
         self.headers = headers
-        self.extra = extra
 
 
 def problem_response(status: int, title: str, detail: str, instance: str | None = None,
@@ -47,10 +45,10 @@ def _field(loc: tuple[Any, ...]) -> str:
 
 
 def install(app: FastAPI) -> None:
-    @app.exception_handler(Problem)
-    async def _problem(request: Request, exc: Problem) -> JSONResponse:
+    @app.exception_handler(OpsError)
+    async def _problem(request: Request, exc: OpsError) -> JSONResponse:
         return problem_response(exc.status, exc.title, exc.detail, str(request.url.path), exc.type,
-                                exc.headers, **exc.extra)
+                                getattr(exc, "headers", None), **exc.extra)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:

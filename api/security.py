@@ -23,14 +23,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api import auth, session_cache
 from api.problems import Problem, problem_response
 from data.ops import users
-from data.ops.errors import OpsError
 
 # The single list of routes anyone may call without signing in (regular expressions on the path).
 PUBLIC_PATHS: tuple[str, ...] = (
@@ -184,10 +182,5 @@ def remote_addr(request: Request) -> str | None:
 
 
 def install(app: FastAPI) -> None:
-    """Deny-by-default gate and the problem+json answer for refused operations of data/ops."""
-
-    @app.exception_handler(OpsError)
-    async def _ops_error(request: Request, exc: OpsError) -> JSONResponse:
-        return problem_response(exc.status, exc.title, exc.detail, str(request.url.path), exc.type, **exc.extra)
-
+    """Deny-by-default gate: sign-in, roles and the CSRF check."""
     app.add_middleware(AuthMiddleware)
