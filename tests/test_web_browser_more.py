@@ -265,6 +265,48 @@ def test_phone_patrol_check_in_is_recorded_once_and_updates_the_point(phone, sit
     assert rec.foreign() == []
 
 
+
+def test_phone_map_stays_where_the_officer_moved_it_when_the_area_arrives_late(browser, site):
+    # No service worker here: the page's own requests must reach the route that holds the area back.
+    context = browser.new_context(viewport={"width": 390, "height": 844}, locale="vi-VN", service_workers="block")
+    held: list = []
+    try:
+        rec = Recorder(context, site.base)
+        page = context.new_page()
+        rec.watch(page)
+        page.route("**/collections/communes/items*", lambda route: held.append(route))
+        page.goto(site.base + "/web/m")
+        page.wait_for_selector("#pf-signin:not([hidden])")
+        page.fill("#pf-signin input[name=username]", "web_officer")
+        page.fill("#pf-signin input[name=password]", PASSWORD)
+        page.click("#pf-signin button[type=submit]")
+        page.wait_for_selector("body[data-user=web_officer]")
+        # (Each evaluate lets Playwright dispatch the route event.)
+        assert _poll(lambda: page.evaluate("true") and len(held) > 0, timeout=10), "the area was never asked for"
+        # The officer drags the map while the area is still on its way.
+        box = page.locator(".leaflet-container").bounding_box()
+        x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+        page.mouse.move(x, y)
+        page.mouse.down()
+        page.mouse.move(x - 120, y - 80, steps=8)
+        page.evaluate("window.smMoved = new Promise(r => SitmapPhone.state.map.once('moveend', r)); 0")
+        page.mouse.up()
+        page.evaluate("window.smMoved.then(() => 0)")  # the drag's inertia has come to rest
+        assert page.evaluate("SitmapPhone.state.viewChosen")
+        chosen = page.evaluate("(() => { const c = SitmapPhone.state.map.getCenter(); return [c.lat, c.lng,"
+                               " SitmapPhone.state.map.getZoom()]; })()")
+        held.pop().continue_()
+        page.wait_for_selector("body[data-area-cached=true]")
+        assert page.evaluate("SitmapPhone.state.unitLayer !== null")  # the area is drawn ...
+        after = page.evaluate("(() => { const c = SitmapPhone.state.map.getCenter(); return [c.lat, c.lng,"
+                              " SitmapPhone.state.map.getZoom()]; })()")
+        assert after == chosen  # ... and the map did not jump back to fit it
+        assert rec.errors == []
+    finally:
+        for route in held:
+            route.continue_()
+        context.close()
+
 # ------------------------------------------------------------------------------------------- role popups
 
 async def _add_planner(url: str) -> None:

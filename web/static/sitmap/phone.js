@@ -11,7 +11,7 @@
   var RETRY_MS = 15000;
 
   var state = { map: null, user: null, pos: null, marker: null, circle: null, flushing: false, points: null,
-    pointLayer: null, unitLayer: null, villageLayer: null, sent: 0 };
+    pointLayer: null, unitLayer: null, villageLayer: null, sent: 0, viewChosen: false };
 
   // ---------------------------------------------------------------- queue (localStorage survives reloads)
   function readQueue() {
@@ -116,6 +116,7 @@
     el.textContent = t("gps_waiting");
     navigator.geolocation.getCurrentPosition(function (p) {
       setPosition(p.coords.latitude, p.coords.longitude, p.coords.accuracy, "gps");
+      state.viewChosen = true;
       state.map.setView([p.coords.latitude, p.coords.longitude], Math.max(state.map.getZoom(), 14));
     }, function () { el.textContent = t("gps_failed"); },
     { enableHighAccuracy: true, timeout: 15000, maximumAge: 30000 });
@@ -211,6 +212,10 @@
     flush();
   }
 
+  function fitUnlessChosen(bounds) {
+    if (!state.viewChosen) { state.map.fitBounds(bounds); }
+  }
+
   // The officer's communes, their villages and patrol points: fetched through the service worker, which
   // keeps the last answer for when the phone is offline.
   function loadArea() {
@@ -227,7 +232,7 @@
         .addTo(state.map);
       if (!mine.length) { return null; }
       var b = state.unitLayer.getBounds();
-      state.map.fitBounds(b);
+      fitUnlessChosen(b);
       var bbox = [b.getWest(), b.getSouth(), b.getEast(), b.getNorth()].map(function (x) { return x.toFixed(4); });
       var q = "?f=geojson&limit=5000&bbox=" + bbox.join(",");
       return Promise.all([
@@ -309,6 +314,10 @@
       renderPoints();
     });
     document.getElementById("pf-gps").addEventListener("click", useGps);
+    // Once the officer has moved the map (or the GPS centred it), a late answer never moves it again.
+    ["pointerdown", "mousedown", "touchstart", "wheel"].forEach(function (type) {
+      map.getContainer().addEventListener(type, function () { state.viewChosen = true; }, { passive: true });
+    });
     map.on("click", function (e) { setPosition(e.latlng.lat, e.latlng.lng, tapAccuracy(e.latlng), "tap"); });
     document.getElementById("pf-form").addEventListener("submit", submitReport);
     wireSignin();
@@ -318,7 +327,7 @@
     showNet();
     writeQueue(readQueue());
     S.api("GET", "/web/extent").then(function (e) {
-      if (e && e.bbox && !state.unitLayer) { map.fitBounds([[e.bbox[1], e.bbox[0]], [e.bbox[3], e.bbox[2]]]); }
+      if (e && e.bbox && !state.unitLayer) { fitUnlessChosen([[e.bbox[1], e.bbox[0]], [e.bbox[3], e.bbox[2]]]); }
     }).catch(function () { return null; });
     S.me().then(function (u) {
       showUser(u);
