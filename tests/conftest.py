@@ -64,6 +64,20 @@ def empty_db(cluster: Cluster, schema_template: str) -> Iterator[str]:
     drop_database(cluster, url.split("/")[-1].split("?")[0])
 
 
+@pytest.fixture
+def world(empty_db: str):
+    """An empty database with two communes, a station each and a user of every role (tests/opsworld.py)."""
+    from tests.opsworld import build_world
+
+    return build_world(empty_db)
+
+
+@pytest.fixture
+def client(world, make_client):
+    """A test client of the app on ``world`` (modules with another ``client`` fixture use their own)."""
+    return make_client(world.url)
+
+
 @pytest.fixture(scope="session")
 def demo_template(cluster: Cluster, schema_template: str) -> str:
     from data.demo.loader import load_demo

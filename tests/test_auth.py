@@ -9,17 +9,7 @@ from typer.testing import CliRunner
 
 from api.cli import app as cli
 from data.settings import get_settings
-from tests.opsworld import PASSWORD, build_world, incident_body
-
-
-@pytest.fixture
-def world(empty_db):
-    return build_world(empty_db)
-
-
-@pytest.fixture
-def client(world, make_client):
-    return make_client(world.url)
+from tests.opsworld import PASSWORD, incident_body
 
 
 @pytest.fixture

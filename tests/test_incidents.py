@@ -10,17 +10,7 @@ import httpx
 import psycopg
 import pytest
 
-from tests.opsworld import IN_A, IN_B, build_world, incident_body
-
-
-@pytest.fixture
-def world(empty_db):
-    return build_world(empty_db)
-
-
-@pytest.fixture
-def client(world, make_client):
-    return make_client(world.url)
+from tests.opsworld import IN_A, IN_B, incident_body
 
 
 def _count(url: str, sql: str, *args) -> int:

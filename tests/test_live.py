@@ -9,17 +9,11 @@ import uuid
 
 import httpx
 import psycopg
-import pytest
 
 from data.ops.events import EMIT_SQL
-from tests.opsworld import IN_A, IN_B, SSE, build_world, incident_body
+from tests.opsworld import IN_A, IN_B, SSE, incident_body
 
 FAST = {"SITMAP_LIVE_HEARTBEAT_S": "0.2"}
-
-
-@pytest.fixture
-def world(empty_db):
-    return build_world(empty_db)
 
 
 def _post(base: str, world, who: str, body: dict) -> httpx.Response:

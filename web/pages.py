@@ -60,6 +60,18 @@ def _head(title_key: str) -> folium.Element:
                           f'<link rel="icon" href="{assets.url("sitmap/favicon.svg")}" type="image/svg+xml">')
 
 
+def _signin_form(prefix: str, css_class: str) -> str:
+    """A page's sign-in form; its script finds it and its error line by the ``prefix`` of their ids."""
+    return f"""<form id="{prefix}-signin" class="{css_class}" hidden>
+  <label><span data-i18n="username"></span><input name="username" autocomplete="username" required></label>
+  <label><span data-i18n="password"></span>
+    <input name="password" type="password" autocomplete="current-password" required></label>
+  <button type="submit" data-i18n="sign_in"></button>
+  <p id="{prefix}-signin-error" class="sm-error" role="alert" hidden></p>
+</form>
+"""
+
+
 _MAP_PANEL = """
 <div id="sm-top" class="sm-panel">
   <strong class="sm-title" data-i18n="app_title"></strong>
@@ -74,14 +86,7 @@ _MAP_PANEL = """
   <button id="sm-lang" type="button" data-i18n="lang_switch"></button>
   <a href="/web/m" data-i18n="open_phone"></a>
 </div>
-<form id="sm-signin" class="sm-panel sm-dialog" hidden>
-  <label><span data-i18n="username"></span><input name="username" autocomplete="username" required></label>
-  <label><span data-i18n="password"></span>
-    <input name="password" type="password" autocomplete="current-password" required></label>
-  <button type="submit" data-i18n="sign_in"></button>
-  <p id="sm-signin-error" class="sm-error" role="alert" hidden></p>
-</form>
-<div id="sm-side" class="sm-panel">
+""" + _signin_form("sm", "sm-panel sm-dialog") + """<div id="sm-side" class="sm-panel">
   <h3 data-i18n="time_filter"></h3>
   <div id="sm-time">
     <label><input type="radio" name="sm-time" value="24h"><span data-i18n="last_24h"></span></label>
@@ -126,14 +131,7 @@ _PHONE_PANEL = """
   <span id="pf-user"></span>
   <button id="pf-lang" type="button" data-i18n="lang_switch"></button>
 </div>
-<form id="pf-signin" class="pf-card" hidden>
-  <label><span data-i18n="username"></span><input name="username" autocomplete="username" required></label>
-  <label><span data-i18n="password"></span>
-    <input name="password" type="password" autocomplete="current-password" required></label>
-  <button type="submit" data-i18n="sign_in"></button>
-  <p id="pf-signin-error" class="sm-error" role="alert" hidden></p>
-</form>
-<form id="pf-form" class="pf-card" novalidate>
+""" + _signin_form("pf", "pf-card") + """<form id="pf-form" class="pf-card" novalidate>
   <div class="pf-row">
     <button type="button" id="pf-gps" data-i18n="use_gps"></button>
     <span id="pf-pos" data-i18n="no_position"></span>
