@@ -53,6 +53,7 @@ def test_tiles_decode_at_every_zoom_with_names_and_properties(api, seeded_ro, z)
         codes = dict(c.execute("SELECT id, code FROM admin_unit").fetchall())
     assert all(codes[f["id"]] == f["properties"]["code"] for f in layer["features"])
     r = api.get(f"/tiles/incidents/{z}/{x}/{y}.mvt", headers=COMMANDER)
+    assert len(r.content) < 500_000
     if r.status_code == 200:
         feats = decode(r.content)["incidents"]["features"]
         assert {"category", "severity", "status", "occurred_at", "unit_id"} <= set(feats[0]["properties"])
