@@ -16,6 +16,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
+    Computed,
     Date,
     DateTime,
     Float,
@@ -274,6 +275,10 @@ class Incident(Base):
     number: Mapped[int] = mapped_column(BigInteger, Identity(always=True), unique=True)
     category: Mapped[str] = mapped_column(String(32), index=True)
     severity: Mapped[str] = mapped_column(String(32))
+    # The severity's position in vocab.INCIDENT_SEVERITIES, stored for the tile priority (migration 0012).
+    severity_rank: Mapped[int | None] = mapped_column(SmallInteger, Computed(
+        "array_position('{administrative,less_serious,serious,very_serious,particularly_serious}'::text[], "
+        "(severity)::text)", persisted=True))
     occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
     reported_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     accuracy_m: Mapped[float | None] = mapped_column(Float)

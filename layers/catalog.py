@@ -172,7 +172,7 @@ register(Layer(
              in_tiles=False),
     ),
     access=SIGNED_IN_BY_COMMUNE, tables=("incident",), time_start="occurred_at", minzoom=6,
-    priority=f"{ranked('severity', vocab.INCIDENT_SEVERITIES)} DESC, occurred_at DESC", tile_cap=4000,
+    priority="severity_rank DESC, occurred_at DESC", tile_cap=4000,  # a stored ranked() (migration 0012)
     style=Style(by="category", radius=4, colors={
         "drugs": "#e41a1c", "theft": "#377eb8", "human_trafficking": "#984ea3",
         "illegal_border_crossing": "#ff7f00", "weapons_explosives": "#a65628", "illegal_religion": "#f781bf",

@@ -9,6 +9,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import create_engine
 
+from data import vocab
 from data.db import sqlalchemy_url
 from data.migrate import alembic_config
 from data.models import Base
@@ -93,3 +94,17 @@ def test_reported_statistics_are_stored_as_reported(empty_db: str) -> None:
         row = conn.execute("SELECT received, online + in_person, on_time_or_early + overdue + in_progress "
                            "FROM service_stat").fetchone()
     assert row[0] == 47894 and row[1] != row[0] and row[2] != row[0]
+
+
+def test_stored_severity_rank_follows_the_vocabulary(empty_db: str) -> None:
+    # Migration 0012 spells the order; data/vocab.py owns it. A reordered vocabulary needs a migration.
+    codes = vocab.codes(vocab.INCIDENT_SEVERITIES)
+    with psycopg.connect(empty_db) as conn:
+        conn.execute("INSERT INTO admin_unit (era, code, name, name_ascii, kind, geom) VALUES ('2025', 'T1', 'T', "
+                     "'t', 'commune', ST_Multi(ST_MakeEnvelope(103, 21, 103.1, 21.1, 4326)))")
+        for code in codes:
+            conn.execute("INSERT INTO incident (id, category, severity, occurred_at, geom) VALUES "
+                         "(gen_random_uuid(), 'theft', %s, now(), ST_SetSRID(ST_MakePoint(103.05, 21.05), 4326))",
+                         (code,))
+        ranks = dict(conn.execute("SELECT severity, severity_rank FROM incident").fetchall())
+    assert ranks == {code: i + 1 for i, code in enumerate(codes)}
