@@ -12,9 +12,10 @@
 4. prints tiles/s, p50, p95 and the ratios against the targets. It asserts nothing: timings are noisy.
 
 Structural choices measured here: sitmap cuts tiles from a stored EPSG:3857 column (migration 0003), walks
-incidents through a covering priority index (0007), identifies features by an integer MVT feature id (an
-incident's number, 0010) instead of a text property, and writes datetimes as integer epoch seconds; tipg
-transforms EPSG:4326 on the fly and writes the same properties as text. Both get the same 4,000-feature cap.
+incidents through a covering priority index on a stored severity rank (0007, 0012), identifies features by
+an integer MVT feature id (an incident's number, 0010) instead of a text property, and writes datetimes as
+integer epoch seconds; tipg transforms EPSG:4326 on the fly and writes the same properties as text. Both get
+the same 4,000-feature cap.
 """
 
 from __future__ import annotations
@@ -462,8 +463,9 @@ def main() -> None:
     print(f"\n{len(tiles)} tiles z8-15 (incidents {TARGET_INCIDENTS:,} rows + communes), {args.connections} "
           f"concurrent clients, {args.seconds} s per run, sitmap workers={args.workers}; largest sampled "
           f"tile {max(sizes) / 1024:.0f} KB")
-    print("sitmap tiles: stored EPSG:3857 column (migration 0003), incident priority index (0007), cap 4000/tile, "
-          "integer MVT feature ids (an incident's number, 0010), datetimes as epoch seconds")
+    print("sitmap tiles: stored EPSG:3857 column (migration 0003), covering incident priority index on a stored "
+          "severity rank (0007, 0012), cap 4000/tile, integer MVT feature ids (an incident's number, 0010), "
+          "datetimes as epoch seconds")
     print("p50/p95: as wrk reports them (corrected for coordinated omission; the raw loop's corrected the same "
           "way); plain: the measured request times")
     print(f"{'run':<34} {'req/s':>9} {'p50 ms':>9} {'p95 ms':>9} {'plain p50':>9} {'plain p95':>9} {'requests':>8} "
