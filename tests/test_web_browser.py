@@ -277,15 +277,19 @@ def phone(browser, site):
     rec = Recorder(context, site.base)
     page = context.new_page()
     rec.watch(page)
-    page.goto(site.base + "/web/m")
-    page.wait_for_selector("#pf-signin:not([hidden])")
-    page.fill("#pf-signin input[name=username]", "web_officer")
-    page.fill("#pf-signin input[name=password]", PASSWORD)
-    page.click("#pf-signin button[type=submit]")
-    page.wait_for_selector("body[data-user=web_officer]")
+    open_phone_signed_in(page, site)
     page.wait_for_selector("body[data-area-cached=true]")
     yield context, page, rec
     context.close()
+
+
+def open_phone_signed_in(page, site: Site, username: str = "web_officer") -> None:
+    page.goto(site.base + "/web/m")
+    page.wait_for_selector("#pf-signin:not([hidden])")
+    page.fill("#pf-signin input[name=username]", username)
+    page.fill("#pf-signin input[name=password]", PASSWORD)
+    page.click("#pf-signin button[type=submit]")
+    page.wait_for_selector(f"body[data-user={username}]")
 
 
 def _tap_commune(page, site: Site) -> None:

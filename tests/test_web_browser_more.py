@@ -275,12 +275,7 @@ def test_phone_map_stays_where_the_officer_moved_it_when_the_area_arrives_late(b
         page = context.new_page()
         rec.watch(page)
         page.route("**/collections/communes/items*", lambda route: held.append(route))
-        page.goto(site.base + "/web/m")
-        page.wait_for_selector("#pf-signin:not([hidden])")
-        page.fill("#pf-signin input[name=username]", "web_officer")
-        page.fill("#pf-signin input[name=password]", PASSWORD)
-        page.click("#pf-signin button[type=submit]")
-        page.wait_for_selector("body[data-user=web_officer]")
+        base.open_phone_signed_in(page, site)
         # (Each evaluate lets Playwright dispatch the route event.)
         assert _poll(lambda: page.evaluate("true") and len(held) > 0, timeout=10), "the area was never asked for"
         # The officer drags the map while the area is still on its way.
