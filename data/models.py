@@ -277,8 +277,7 @@ class Incident(Base):
     severity: Mapped[str] = mapped_column(String(32))
     # The severity's position in vocab.INCIDENT_SEVERITIES, stored for the tile priority (migration 0012).
     severity_rank: Mapped[int | None] = mapped_column(SmallInteger, Computed(
-        "array_position('{administrative,less_serious,serious,very_serious,particularly_serious}'::text[], "
-        "(severity)::text)", persisted=True))
+        vocab.rank_sql("severity", vocab.INCIDENT_SEVERITIES), persisted=True))
     occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
     reported_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     accuracy_m: Mapped[float | None] = mapped_column(Float)

@@ -20,6 +20,12 @@ def codes(terms: tuple[Term, ...]) -> list[str]:
     return [t.code for t in terms]
 
 
+def rank_sql(column: str, terms: tuple[Term, ...]) -> str:
+    """SQL for the position of a coded value in its vocabulary (1 = first): the tile priorities of layers/
+    and the stored incident.severity_rank of data/models use this one spelling."""
+    return f"array_position('{{{','.join(codes(terms))}}}'::text[], ({column})::text)"
+
+
 UNIT_KINDS = (
     Term("province", "Tỉnh", "Province"),
     Term("district", "Huyện", "District"),

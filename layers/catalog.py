@@ -11,12 +11,6 @@ PUBLIC = Access(public=True)
 SIGNED_IN_BY_COMMUNE = Access(public=False, roles=ALL_ROLES, unit_column="unit_id")
 
 
-def ranked(column: str, terms: tuple[vocab.Term, ...]) -> str:
-    """Position of a coded value in its vocabulary (1 = first); the same text as the 0003 priority index."""
-    codes = ",".join(vocab.codes(terms))
-    return f"array_position('{{{codes}}}'::text[], ({column})::text)"
-
-
 def terms_prop(name: str, terms: tuple[vocab.Term, ...], vi: str, en: str) -> Prop:
     return Prop(name, "string", vi, en, terms=terms)
 
@@ -114,7 +108,7 @@ register(Layer(
         Prop("speed_kmh", "number", "Tốc độ (km/h)", "Speed (km/h)"),
     ),
     access=PUBLIC, tables=("road_edge",), minzoom=6, simplify_px=0.5,
-    priority=f"{ranked('road_class', vocab.ROAD_CLASSES)}, id",
+    priority=f"{vocab.rank_sql('road_class', vocab.ROAD_CLASSES)}, id",
     style=Style(by="road_class", colors={"national": "#d7301f", "provincial": "#fc8d59", "commune": "#7f7f7f",
                                          "village_track": "#b0b0b0", "footpath": "#cccccc"}),
 ))
@@ -172,7 +166,7 @@ register(Layer(
              in_tiles=False),
     ),
     access=SIGNED_IN_BY_COMMUNE, tables=("incident",), time_start="occurred_at", minzoom=6,
-    priority="severity_rank DESC, occurred_at DESC", tile_cap=4000,  # a stored ranked() (migration 0012)
+    priority="severity_rank DESC, occurred_at DESC", tile_cap=4000,  # a stored vocab.rank_sql() (migration 0012)
     style=Style(by="category", radius=4, colors={
         "drugs": "#e41a1c", "theft": "#377eb8", "human_trafficking": "#984ea3",
         "illegal_border_crossing": "#ff7f00", "weapons_explosives": "#a65628", "illegal_religion": "#f781bf",
@@ -196,7 +190,7 @@ register(Layer(
     ),
     access=SIGNED_IN_BY_COMMUNE, tables=("designation",), time_start="valid_from", time_end="valid_to",
     default_current=True, minzoom=6, simplify_px=0.5,
-    priority=f"{ranked('status', vocab.DESIGNATION_STATUSES)}, id",
+    priority=f"{vocab.rank_sql('status', vocab.DESIGNATION_STATUSES)}, id",
     style=Style(by="kind", fill_opacity=0.3, colors={
         "key_complex": "#d7191c", "drug_key": "#7b3294", "safe_standard": "#1a9641", "transformed": "#2c7bb6"}),
 ))
