@@ -175,3 +175,29 @@ def test_two_workers_smoke(world, start_server):
     finally:
         for s in streams:
             s.close()
+
+
+def test_a_worker_stopping_while_its_hub_starts_stops_the_hub(world):
+    # The first restricted read starts the hub in the background; a worker may stop before that start is done
+    # (a short test client did, and its shutdown then waited forever on the hub's polling task).
+    import asyncio
+
+    from api.app import create_app
+    from api.routers import live
+    from data.settings import get_settings
+
+    app = create_app(get_settings(), database_url=world.url)
+
+    async def scenario() -> tuple[asyncio.Future, live.Hub]:
+        async with app.router.lifespan_context(app):
+            starting = asyncio.ensure_future(live.hub_of(app))
+            await asyncio.sleep(0)
+            hub = app.state.live_hub
+            while not hub._tasks:  # yield until the hub's tasks exist; its LISTEN is not connected yet
+                await asyncio.sleep(0)
+            assert not starting.done()
+        return starting, hub
+
+    starting, hub = asyncio.run(scenario())
+    assert starting.done() and hub._stopped
+    assert hub._tasks and all(t.done() for t in hub._tasks)

@@ -62,6 +62,9 @@ class Hub:
         self.changed = asyncio.Condition()
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task] = []
+        # Checked by the loops as well as cancelling them: asyncio.wait_for (Python 3.11) can swallow a
+        # cancellation that arrives as its wait ends, and a loop that missed it would poll forever.
+        self._stopped = False
 
     async def start(self) -> None:
         async with self.pool.connection() as conn:
@@ -73,6 +76,8 @@ class Hub:
         await asyncio.wait_for(ready.wait(), timeout=10)
 
     async def stop(self) -> None:
+        self._stopped = True
+        self._wake.set()
         for t in self._tasks:
             t.cancel()
         for t in self._tasks:
@@ -81,7 +86,7 @@ class Hub:
 
     async def _listen(self, ready: asyncio.Event) -> None:
         delay = 0.1
-        while True:
+        while not self._stopped:
             try:
                 conn = await psycopg.AsyncConnection.connect(self.conninfo, autocommit=True)
                 async with conn:
@@ -108,7 +113,7 @@ class Hub:
 
     async def _pump(self) -> None:
         timeout = self.poll_s
-        while True:
+        while not self._stopped:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=timeout)
             self._wake.clear()
@@ -147,7 +152,7 @@ async def hub_of(app: FastAPI) -> Hub:
     task = getattr(app.state, "live_hub_task", None)
     if task is None:
         pool: AsyncConnectionPool = app.state.pool
-        hub = Hub(pool, pool.conninfo, app.state.settings.live_poll_s, session_cache.of(app))
+        hub = app.state.live_hub = Hub(pool, pool.conninfo, app.state.settings.live_poll_s, session_cache.of(app))
 
         async def _start() -> Hub:
             await hub.start()
@@ -158,10 +163,16 @@ async def hub_of(app: FastAPI) -> Hub:
 
 
 async def shutdown(app: FastAPI) -> None:
-    task = getattr(app.state, "live_hub_task", None)
-    app.state.live_hub_task = None
-    if task is not None and task.done() and not task.cancelled() and task.exception() is None:
-        await task.result().stop()
+    """Stop the worker's hub, also one still starting (the first restricted read starts it in the
+    background, so a worker may stop before the start is done)."""
+    task, hub = getattr(app.state, "live_hub_task", None), getattr(app.state, "live_hub", None)
+    app.state.live_hub_task = app.state.live_hub = None
+    if task is not None and not task.done():
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
+    if hub is not None:
+        await hub.stop()
 
 
 @dataclass(frozen=True)
