@@ -143,7 +143,8 @@ def _open_map(context, rec, site: Site, sign_in: str | None = "web_commander"):
         page.fill("#sm-signin input[name=password]", PASSWORD)
         page.click("#sm-signin button[type=submit]")
         page.wait_for_selector(f"body[data-user={sign_in}]")
-        page.wait_for_function("document.querySelectorAll('#sm-layers input').length > 0")
+        # The switcher already lists the public layers: wait for the list reloaded for this user.
+        page.wait_for_selector(f"body[data-layers-for={sign_in}]")
     return page
 
 

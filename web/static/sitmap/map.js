@@ -402,6 +402,8 @@
       });
       renderLegend();
       document.body.dataset.layersReady = "true";
+      // Whose layer list is shown (the list after a sign-in differs from the anonymous one).
+      document.body.dataset.layersFor = state.user ? state.user.username : "";
     }).catch(function (e) {
       S.toast(t("load_error") + " (/layers): " + e.message, true);
     });
