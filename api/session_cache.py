@@ -4,7 +4,8 @@ Why: a restricted tile otherwise costs one session query per request (~4 ms p50 
 
 * Every change to a session, a user or a user's communes NOTIFYs ``sitmap_auth`` with the user id (triggers
   of migration 0009, so no code path can forget). Each worker's live hub LISTEN connection
-  (api/routers/live.py) evicts that user's entries on receipt, normally within milliseconds of the commit.
+  (api/live_hub.py) evicts that user's entries on receipt, normally within milliseconds of the commit; the
+  same notification makes that user's open ``/live`` streams re-check their session.
 * Entries are used only while that LISTEN connection is up; the cache is cleared whenever it connects,
   reconnects or drops, so a notification sent while it was down cannot leave a stale entry.
 * A lookup that raced with a notification is not stored (generation counter).
@@ -56,9 +57,8 @@ class SessionCache:
 
     def evict_user(self, payload: str) -> None:
         self.generation += 1
-        try:
-            uid = int(payload)
-        except ValueError:
+        uid = user_id_of(payload)
+        if uid is None:
             self._entries.clear()
             return
         for key in [k for k, (_, u) in self._entries.items() if u.user_id == uid]:
@@ -68,6 +68,14 @@ class SessionCache:
         self.generation += 1
         self._entries.clear()
         self.listening = up
+
+
+def user_id_of(payload: str) -> int | None:
+    """The user id a ``sitmap_auth`` notification names; None: unreadable, so it concerns everyone."""
+    try:
+        return int(payload)
+    except ValueError:
+        return None
 
 
 def of(app) -> SessionCache:

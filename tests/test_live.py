@@ -182,15 +182,15 @@ def test_a_worker_stopping_while_its_hub_starts_stops_the_hub(world):
     # (a short test client did, and its shutdown then waited forever on the hub's polling task).
     import asyncio
 
+    from api import live_hub
     from api.app import create_app
-    from api.routers import live
     from data.settings import get_settings
 
     app = create_app(get_settings(), database_url=world.url)
 
-    async def scenario() -> tuple[asyncio.Future, live.Hub]:
+    async def scenario() -> tuple[asyncio.Future, live_hub.Hub]:
         async with app.router.lifespan_context(app):
-            starting = asyncio.ensure_future(live.hub_of(app))
+            starting = asyncio.ensure_future(live_hub.hub_of(app))
             await asyncio.sleep(0)
             hub = app.state.live_hub
             while not hub._tasks:  # yield until the hub's tasks exist; its LISTEN is not connected yet
