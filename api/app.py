@@ -7,9 +7,10 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from api import openapi30, problems, security
+from api import headers, openapi30, problems, resilience, security
 from api.database import open_pool
 from api.routers import auth as auth_router
+from api.routers import docs as docs_router
 from api.routers import features, health, incidents, layers_meta, live, patrols, stations, tiles
 from api.routers import web as web_router
 from data.settings import Settings, get_settings
@@ -32,16 +33,20 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
         description="Situational-awareness map server for provincial and commune police.",
         version="0.1.0",
         lifespan=lifespan,
+        docs_url=None, redoc_url=None,  # served by api/routers/docs.py from vendored assets, no CDN
     )
     app.state.settings = settings
     problems.install(app)
     security.install(app)  # deny by default: sign-in gate, CSRF check
+    resilience.install(app, settings)  # outside the gate, which queries the database: 503 while it is down
+    headers.install(app, settings)  # CSP, nosniff, frame denial; trusted proxies' scheme (outermost)
     app.include_router(health.router)
     app.include_router(features.router)  # OGC API Features: /, /conformance, /collections...
     app.include_router(tiles.router)
     app.include_router(layers_meta.router)
     for router in (auth_router.router, incidents.router, patrols.router, stations.router, live.router):
         app.include_router(router)
+    docs_router.install(app)  # /docs, /redoc
     web_router.install(app)  # /static, /web/*, /search/units; the map answers browsers at /
     openapi30.install(app)  # /openapi.json as OpenAPI 3.0 (the oas30 conformance class)
     return app

@@ -8,6 +8,7 @@ import psycopg
 from fastapi import Request
 from psycopg_pool import AsyncConnectionPool
 
+from api.resilience import CheckedPool
 from data.db import database_url
 from data.settings import Settings
 
@@ -18,8 +19,13 @@ CONNECTION_KWARGS = {"autocommit": True, "options": "-c plan_cache_mode=force_cu
 
 
 async def open_pool(settings: Settings, url: str | None = None) -> AsyncConnectionPool:
-    pool = AsyncConnectionPool(url or database_url(settings), min_size=settings.pool_min,
-                               max_size=settings.pool_max, open=False, kwargs=CONNECTION_KWARGS)
+    # Dead connections (after a database restart) are replaced at checkout (api/resilience.py); while the
+    # database is down a request waits db_wait_s, then it is answered 503; reconnection attempts back off
+    # for db_reconnect_s, then the pool reconnects when a request asks (so the first one after a long
+    # outage does not wait for a backed-off attempt).
+    pool = CheckedPool(url or database_url(settings), min_size=settings.pool_min, max_size=settings.pool_max,
+                       open=False, kwargs=CONNECTION_KWARGS, timeout=settings.db_wait_s,
+                       reconnect_timeout=settings.db_reconnect_s)
     await pool.open(wait=True, timeout=30)
     return pool
 

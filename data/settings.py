@@ -59,6 +59,23 @@ class Settings(BaseSettings):
     tile_cache_mb: int = 64
     data_version_ttl_s: float = 1.0
 
+    # Resilience: how long a request waits for a database connection before it is answered 503, and the
+    # Retry-After it is told while the database is unreachable.
+    db_wait_s: float = 5.0
+    db_retry_after_s: int = 5
+    db_reconnect_s: float = 5.0
+    # Sign-in limits (failed attempts counted in the audit log, so every worker shares them): at most
+    # `signin_max_failures_per_user` failures per user name and `signin_max_failures_per_addr` per client
+    # address within `signin_window_s`; then 429 until the window has passed. Password checks run in a pool
+    # of `signin_hash_threads` threads per worker, off the event loop.
+    signin_max_failures_per_user: int = 5
+    signin_max_failures_per_addr: int = 20
+    signin_window_s: int = 900
+    signin_hash_threads: int = 2
+    # Reverse proxies trusted for X-Forwarded-Proto / X-Forwarded-For (comma-separated IPs or networks, "*"
+    # for any); empty: none. The session cookie is Secure when the request (as the proxy saw it) is https.
+    forwarded_allow_ips: str = ""
+
 
 @lru_cache
 def get_settings() -> Settings:
