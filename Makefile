@@ -5,10 +5,13 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMPS := .sitmap/stamps
 APT_RUN := postgresql-15-postgis-3 postgresql-15-pgrouting postgresql-client-15 gdal-bin
-APT_TEST := $(APT_RUN) chromium fonts-noto-core
+# poppler-utils: the briefing tests read the printed PDF (pdfinfo, pdftoppm, pdftotext) as a reader would.
+APT_TEST := $(APT_RUN) chromium fonts-noto-core poppler-utils
+# wrk drives the tile benchmark (bench/tiles.py; it builds tipg's venv from PyPI with the same Python).
+APT_BENCH := $(APT_RUN) wrk
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test deps-run deps-test lint bench
+.PHONY: run test deps-run deps-test deps-bench lint bench
 
 run: deps-run
 	$(BIN)/sitmap db start
@@ -24,7 +27,7 @@ lint: $(STAMPS)/venv
 	$(BIN)/ruff check .
 
 # Benchmarks print figures and ratios against their targets; they assert nothing.
-bench: deps-run
+bench: deps-bench
 	$(BIN)/python -m bench.tiles
 	$(BIN)/python -m bench.incidents
 	$(BIN)/python -m bench.live
@@ -46,6 +49,10 @@ deps-run:
 
 deps-test:
 	$(call apt_ensure,$(APT_TEST))
+	@$(MAKE) --no-print-directory $(STAMPS)/venv
+
+deps-bench:
+	$(call apt_ensure,$(APT_BENCH))
 	@$(MAKE) --no-print-directory $(STAMPS)/venv
 
 $(STAMPS)/venv: pyproject.toml

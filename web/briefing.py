@@ -28,35 +28,58 @@ TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 # The map's colours, from the layer declarations: a briefing looks like the commanders' map.
 CATEGORY_COLORS = registry.get("incidents").style.colors
 HQ_COLORS = registry.get("stations").style.colors
-SHEET_PX = (1587, 1123)  # A4 landscape at 96 dpi
+# The sheet is laid out in millimetres on A4 landscape with its own 8 mm margin (inside what printers can
+# reach), so the PDF is exactly one page and the PNG is the same sheet rendered at PNG_SCALE × 96 dpi.
+SHEET_MM = (297, 210)
+SHEET_CSS_PX = (round(SHEET_MM[0] / 25.4 * 96), round(SHEET_MM[1] / 25.4 * 96))  # 1123 × 794
+PNG_SCALE = 2
+SHEET_PX = (SHEET_CSS_PX[0] * PNG_SCALE, SHEET_CSS_PX[1] * PNG_SCALE)
 
 _CSS = """
 @page { size: A4 landscape; margin: 0; }
-html, body { margin: 0; padding: 0; width: 1587px; height: 1123px; overflow: hidden;
-  font-family: "Noto Sans", "DejaVu Sans", Arial, sans-serif; font-size: 13px; color: #111; }
-.br-head { position: absolute; top: 0; left: 0; right: 0; height: 84px; padding: 8px 24px; box-sizing: border-box;
-  border-bottom: 2px solid #8b0000; }
-.br-mark { position: absolute; top: 8px; right: 24px; border: 2px solid #b00000; color: #b00000; font-weight: bold;
-  padding: 2px 10px; font-size: 15px; letter-spacing: 1px; }
-.br-head h1 { margin: 0; font-size: 22px; color: #8b0000; }
-.br-head p { margin: 4px 0 0; }
-.folium-map { position: absolute !important; top: 92px !important; left: 16px !important; width: 960px !important;
-  height: 1015px !important; border: 1px solid #555; }
-.br-side { position: absolute; top: 92px; left: 992px; right: 16px; bottom: 16px; overflow: hidden; }
-.br-side h2 { font-size: 15px; margin: 10px 0 4px; color: #8b0000; }
-.br-side table { border-collapse: collapse; width: 100%; font-size: 12px; }
-.br-side th, .br-side td { border: 1px solid #999; padding: 2px 4px; text-align: right; }
+html, body { margin: 0; padding: 0; }
+/* More specific than folium's own "html, body { height: 100% }": the sheet must not follow the window. */
+html > body { position: relative; width: 297mm; height: 210mm; overflow: hidden; font-size: 8pt; color: #111;
+  font-family: "Noto Sans", "DejaVu Sans", Arial, sans-serif;
+  -webkit-print-color-adjust: exact; print-color-adjust: exact; }
+.br-head { position: absolute; top: 0; left: 8mm; right: 8mm; height: 20mm; padding-top: 6mm; box-sizing: border-box;
+  border-bottom: 0.6mm solid #8b0000; }
+.br-mark { position: absolute; top: 6mm; right: 0; border: 0.5mm solid #b00000; color: #b00000; font-weight: bold;
+  padding: 0.5mm 3mm; font-size: 10pt; letter-spacing: 0.5pt; }
+.br-head h1 { margin: 0; font-size: 14pt; color: #8b0000; }
+.br-head p { margin: 1mm 0 0; }
+.folium-map { position: absolute !important; top: 23mm !important; left: 8mm !important; width: 168mm !important;
+  height: 172mm !important; border: 0.3mm solid #555; box-sizing: border-box; }
+.folium-map.leaflet-container { font-size: 7.5pt; }
+.br-side { position: absolute; top: 22mm; left: 181mm; right: 8mm; bottom: 14mm; overflow: hidden; font-size: 7.5pt; }
+.br-side h2 { font-size: 1.27em; margin: 2.5mm 0 1mm; color: #8b0000; }
+.br-side table { border-collapse: collapse; width: 100%; font-size: 1em; }
+.br-side th, .br-side td { border: 0.2mm solid #999; padding: 0.3mm 1mm; text-align: right; }
 .br-side th:first-child, .br-side td:first-child { text-align: left; }
 .br-side thead th { background: #eee; }
-.br-legend { position: absolute; z-index: 1000; bottom: 84px; left: 26px; background: rgba(255,255,255,.92);
-  border: 1px solid #777; padding: 6px 8px; font-size: 12px; max-width: 300px; }
-.br-legend div { display: flex; align-items: center; gap: 6px; }
-.br-sw { display: inline-block; width: 11px; height: 11px; border: 1px solid #333; border-radius: 50%; }
-.br-sw.line { border-radius: 0; height: 3px; border: 0; }
-.br-north { position: absolute; z-index: 1000; top: 104px; left: 918px; width: 44px; text-align: center;
-  font-weight: bold; background: rgba(255,255,255,.85); border: 1px solid #777; border-radius: 4px; }
-.br-foot { position: absolute; bottom: 2px; left: 16px; font-size: 10px; color: #555; }
+.br-legend { position: absolute; z-index: 1000; bottom: 31mm; left: 11mm; background: rgba(255,255,255,.92);
+  border: 0.3mm solid #777; padding: 1.5mm 2mm; font-size: 7.5pt; max-width: 80mm; }
+.br-legend div { display: flex; align-items: center; gap: 1.5mm; }
+.br-sw { display: inline-block; width: 3mm; height: 3mm; border: 0.3mm solid #333; border-radius: 50%; }
+.br-sw.line { border-radius: 0; height: 0.8mm; border: 0; }
+.br-north { position: absolute; z-index: 1000; top: 26mm; left: 161mm; width: 12mm; text-align: center;
+  font-weight: bold; background: rgba(255,255,255,.85); border: 0.3mm solid #777; border-radius: 1mm; }
+.br-foot { position: absolute; top: 198mm; left: 8mm; font-size: 6.5pt; color: #555; }
 """
+
+# A commune with many stations would overflow the summary column, and overflow is cut off on paper: the page
+# shrinks the column's type until everything fits (its sizes are in em of the column) rather than lose rows.
+_FIT_SCRIPT = """<script>(function () {
+  function fit() {
+    var side = document.querySelector('.br-side'), pct = 100;
+    side.style.fontSize = '';
+    while (side.scrollHeight > side.clientHeight && pct > 50) {
+      pct -= 4;
+      side.style.fontSize = (7.5 * pct / 100) + 'pt';
+    }
+  }
+  fit(); window.addEventListener('load', fit);
+})();</script>"""
 
 _NORTH_SVG = ('<svg width="30" height="40" viewBox="0 0 30 40"><polygon points="15,2 26,34 15,27 4,34" '
               'fill="#111"/><polygon points="15,2 15,27 4,34" fill="#777"/></svg>')
@@ -163,7 +186,7 @@ def render_html(b: facts.Briefing, lang: str = "vi", printed: datetime | None = 
     printed = printed or datetime.now(TZ)
     cat_colors = CATEGORY_COLORS
     m = assets.offline_map(js=[assets.LEAFLET_JS], css=[assets.LEAFLET_CSS], inline=True, map_id="briefing",
-                           location=[0, 0], zoom_start=10, control_scale=True, zoom_control=False,
+                           location=[0, 0], zoom_start=10, control_scale=True, zoom_control=False, zoom_snap=0.25,
                            prefer_canvas=False)
     folium.GeoJson(b.layers["unit"], name="unit", style_function=lambda _f: {
         "color": "#1f4e9c", "weight": 3, "fillColor": "#1f4e9c", "fillOpacity": 0.04}).add_to(m)
@@ -200,8 +223,8 @@ def render_html(b: facts.Briefing, lang: str = "vi", printed: datetime | None = 
     root = m.get_root()
     root.header.add_child(folium.Element(f"<title>{e(s['briefing_title'])} — {e(b.unit['name'])}</title>"
                                          f"<style>{_CSS}</style>"), name="br_head")
-    root.html.add_child(folium.Element(head + north + _legend_html(b, lang, cat_colors) + side + foot),
-                        name="br_body")
+    root.html.add_child(folium.Element(head + north + _legend_html(b, lang, cat_colors) + side + foot
+                                       + _FIT_SCRIPT), name="br_body")
     return root.render()
 
 
@@ -214,7 +237,7 @@ def chromium_binary() -> str:
 
 
 def print_html(html_text: str, output: Path, fmt: str, timeout_s: float = 120) -> Path:
-    """Render the page with headless Chromium to ``output`` as PDF (A4 landscape) or PNG (1587×1123)."""
+    """Render the page with headless Chromium to ``output`` as PDF (one A4 landscape page) or PNG (SHEET_PX)."""
     with tempfile.TemporaryDirectory(prefix="sitmap-briefing-") as tmp:
         page = Path(tmp) / "briefing.html"
         page.write_text(html_text, encoding="utf-8")
@@ -226,7 +249,8 @@ def print_html(html_text: str, output: Path, fmt: str, timeout_s: float = 120) -
         if fmt == "pdf":
             args += [f"--print-to-pdf={target}", "--no-pdf-header-footer"]
         else:
-            args += [f"--screenshot={target}", f"--window-size={SHEET_PX[0]},{SHEET_PX[1]}"]
+            args += [f"--screenshot={target}", f"--force-device-scale-factor={PNG_SCALE}",
+                     f"--window-size={SHEET_CSS_PX[0]},{SHEET_CSS_PX[1]}"]
         proc = subprocess.run([*args, page.as_uri()], capture_output=True, text=True, timeout=timeout_s,
                               check=False)
         if proc.returncode != 0 or not target.exists() or target.stat().st_size == 0:
