@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from api import headers, openapi30, problems, resilience, security
+from api.body_limit import BodyLimitMiddleware
 from api.database import open_pool
 from api.routers import auth as auth_router
 from api.routers import docs as docs_router
@@ -39,6 +40,7 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
     problems.install(app)
     security.install(app)  # deny by default: sign-in gate, CSRF check
     resilience.install(app, settings)  # outside the gate, which queries the database: 503 while it is down
+    app.add_middleware(BodyLimitMiddleware, settings=settings)  # 413 for oversized bodies, before reading them
     headers.install(app, settings)  # CSP, nosniff, frame denial; trusted proxies' scheme (outermost)
     app.include_router(health.router)
     app.include_router(features.router)  # OGC API Features: /, /conformance, /collections...

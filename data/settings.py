@@ -7,8 +7,10 @@ import os
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, AwareDatetime, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from data.limits import BOUNDARIES_FROM
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 
@@ -76,6 +78,14 @@ class Settings(BaseSettings):
     # for any); empty: none. The session cookie is Secure when the request (as the proxy saw it) is https.
     forwarded_allow_ips: str = ""
 
+
+    # Input bounds: request bodies over `max_body_bytes` (over `max_batch_body_bytes` for POST
+    # /incidents/batch, up to `batch_max_items` items) are refused with 413 before they are read whole; an
+    # incident's occurred_at (and a check-in's visited_at) may not be earlier than `earliest_occurred_at`,
+    # by default when the commune boundaries of 2025 took effect, since it is filed under one of them.
+    max_body_bytes: int = 1024 * 1024
+    max_batch_body_bytes: int = 8 * 1024 * 1024
+    earliest_occurred_at: AwareDatetime = BOUNDARIES_FROM
 
 @lru_cache
 def get_settings() -> Settings:

@@ -63,7 +63,7 @@ def test_batch_with_good_and_bad_items(world, client):
     assert "drugs" in results[2]["problem"]["detail"]
     assert "future" in results[3]["problem"]["detail"]
     assert results[4]["problem"]["errors"][0]["field"] == "id"
-    assert "limit" in results[6]["problem"]["detail"]
+    assert "at most 4000 characters" in results[6]["problem"]["detail"]
     assert _count(world.url, "SELECT count(*) FROM incident") == 2
     assert _count(world.url, "SELECT count(*) FROM event WHERE kind = 'alert'") == 1
     too_many = {"items": [incident_body() for _ in range(501)]}
@@ -79,7 +79,7 @@ def test_batch_with_good_and_bad_items(world, client):
     ({"severity": "huge"}, "administrative"),
     ({"occurred_at": "2999-01-01T00:00:00+07:00"}, "future"),
     ({"occurred_at": "2025-01-01T00:00:00"}, "offset"),
-    ({"description": "y" * 4001}, "limit is 4000"),
+    ({"description": "y" * 4001}, "at most 4000 characters"),
 ])
 def test_validation_says_what_to_fix(world, client, over, expect):
     r = client.post("/incidents", json=incident_body(**over), headers=world.headers("officer_a"))

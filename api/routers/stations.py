@@ -7,10 +7,12 @@ from typing import Annotated, Any
 import psycopg
 from fastapi import APIRouter, Depends, Request
 from fastapi.encoders import jsonable_encoder as jsonable
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from api.database import connection
 from api.security import Principal, remote_addr, require_principal, require_roles
+from api.strict import STRICT
+from data import limits as bounds
 from data.ops import stations as ops
 
 router = APIRouter(tags=["stations"])
@@ -18,13 +20,15 @@ Conn = Annotated[psycopg.AsyncConnection, Depends(connection)]
 
 
 class StatusIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    hq_status: str = Field(description="One of data.vocab.HQ_STATUSES")
-    note: str | None = None
+    model_config = STRICT
+    hq_status: str = Field(max_length=bounds.CODE_CHARS, description="One of data.vocab.HQ_STATUSES; the status "
+                                                                     "the station has already changes nothing")
+    note: str | None = Field(default=None, max_length=bounds.DESCRIPTION_CHARS)
     version: int | None = Field(default=None, description="Optional optimistic-concurrency check")
 
 
-@router.put("/stations/{station_id}/status", summary="Change a station's headquarters status (with history)")
+@router.put("/stations/{station_id}/status",
+            summary="Change a station's headquarters status (with history; 409 for a closed station)")
 async def put_status(station_id: int, body: StatusIn, request: Request, conn: Conn,
                      principal: Annotated[Principal, Depends(require_roles("admin", "commander"))]) -> dict[str, Any]:
     return await ops.set_status(conn, principal, station_id, body.hq_status, body.note, body.version,

@@ -18,8 +18,17 @@ class OpsError(Exception):
         return {"type": self.type, "title": self.title, "status": self.status, "detail": self.detail, **self.extra}
 
 
+# The one rule for validation (api/problems.validation_status): 422 for values of a request body that was
+# read as JSON; 400 for a request that cannot be taken as sent (a body that is not JSON, or a wrong path,
+# query or header parameter, as OGC API Features requires for query parameters).
 def invalid(detail: str, **extra: Any) -> OpsError:
+    """A value of the request body is refused (422)."""
     return OpsError(422, "Invalid request", detail, "invalid-request", **extra)
+
+
+def bad_parameter(detail: str, parameter: str, **extra: Any) -> OpsError:
+    """A path, query or header parameter is refused (400), named like the OGC API routes name theirs."""
+    return OpsError(400, "Invalid query parameter", detail, "invalid-parameter", parameter=parameter, **extra)
 
 
 def forbidden(detail: str, **extra: Any) -> OpsError:

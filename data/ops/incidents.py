@@ -8,6 +8,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import math
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -16,9 +17,10 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
+from data import limits as bounds
 from data import vocab
 from data.ops import events, features
-from data.ops.errors import OpsError, conflict, forbidden, invalid, not_found
+from data.ops.errors import OpsError, bad_parameter, conflict, forbidden, invalid, not_found
 from data.ops.scope import COMMAND_ROLES, Actor, in_scope, require_in_scope, scope_params, sees_details
 
 LAYER = "incidents"
@@ -44,8 +46,14 @@ OFFICER_TRANSITIONS = {("assigned", "in_progress"), ("in_progress", "closed")}
 
 @dataclass(frozen=True)
 class Limits:
-    max_description_chars: int = 4000
+    max_description_chars: int = bounds.DESCRIPTION_CHARS
     future_tolerance_s: int = 300
+    earliest_occurred_at: datetime = bounds.BOUNDARIES_FROM
+
+    @classmethod
+    def from_settings(cls, s: Any) -> Limits:
+        return cls(max_description_chars=s.max_description_chars, future_tolerance_s=s.future_tolerance_s,
+                   earliest_occurred_at=s.earliest_occurred_at)
 
 
 @dataclass(frozen=True)
@@ -75,30 +83,60 @@ def _valid_list(name: str, value: str, valid: list[str]) -> None:
         raise invalid(f"unknown {name} {value!r}; valid values: {', '.join(valid)}", field=name, valid=valid)
 
 
+def check_time(name: str, at: datetime, limits: Limits, now: datetime | None = None) -> None:
+    """A reported time needs an offset and lies between the start of the commune boundaries it is filed
+    under and a few minutes from now (phones' clocks drift)."""
+    if at.tzinfo is None:
+        raise invalid(f"{name} needs a UTC offset, e.g. 2025-08-01T14:30:00+07:00", field=name)
+    now = now or datetime.now(UTC)
+    if at > now + timedelta(seconds=limits.future_tolerance_s):
+        raise invalid(f"{name} {at.isoformat()} is in the future (server time {now.isoformat(timespec='seconds')}, "
+                      f"{limits.future_tolerance_s} s of clock drift allowed); send the time it happened",
+                      field=name)
+    if at < limits.earliest_occurred_at:
+        since = limits.earliest_occurred_at.isoformat()
+        raise invalid(f"{name} {at.isoformat()} is before {since}, when the commune boundaries it would be filed "
+                      "under took effect: the server files it under the commune of 2025 containing the point, "
+                      "which did not exist then; check the date (an administrator can move the bound with "
+                      "SITMAP_EARLIEST_OCCURRED_AT)", field=name, earliest=since)
+
+
+def check_point(lon: float, lat: float) -> None:
+    """Finite coordinates in range; the error names the coordinate that is wrong."""
+    if not (math.isfinite(lon) and math.isfinite(lat)):
+        raise invalid("lon and lat must be finite numbers", field="lon" if not math.isfinite(lon) else "lat")
+    if not (-90 <= lat <= 90 and -180 <= lon <= 180):
+        if -90 <= lon <= 90 and -180 <= lat <= 180:
+            raise invalid(f"lat={lat} is out of range but lon and lat swapped would be valid: the "
+                          "coordinates look swapped; send lon (east, x) and lat (north, y)", field="lat",
+                          swapped=True)
+        if not -90 <= lat <= 90:
+            raise invalid(f"lat={lat} is out of range: lat (north, y) must lie in [-90, 90]", field="lat")
+        raise invalid(f"lon={lon} is out of range: lon (east, x) must lie in [-180, 180]", field="lon")
+
+
+def check_accuracy(accuracy_m: float | None) -> None:
+    if accuracy_m is not None and not (math.isfinite(accuracy_m) and accuracy_m >= 0):
+        raise invalid("accuracy_m must be a finite number of metres, zero or more", field="accuracy_m")
+
+
+def _check_length(name: str, value: str | None, limit: int) -> None:
+    if value is not None and len(value) > limit:
+        raise invalid(f"{name} has {len(value)} characters; the limit is {limit}: shorten it", field=name,
+                      limit=limit)
+
+
 def check_fields(item: NewIncident, limits: Limits, now: datetime | None = None) -> None:
-    """Everything that can be checked without the database; raises OpsError saying what to fix."""
+    """Everything that can be checked without the database; raises OpsError saying what to fix. The request
+    models refuse most of it first; this holds for any caller of data/ops."""
     _valid_list("category", item.category, CATEGORIES)
     _valid_list("severity", item.severity, SEVERITIES)
     _valid_list("source", item.source, SOURCES)
-    if item.occurred_at.tzinfo is None:
-        raise invalid("occurred_at needs a UTC offset, e.g. 2025-08-01T14:30:00+07:00", field="occurred_at")
-    now = now or datetime.now(UTC)
-    if item.occurred_at > now + timedelta(seconds=limits.future_tolerance_s):
-        raise invalid(f"occurred_at {item.occurred_at.isoformat()} is in the future (server time "
-                      f"{now.isoformat(timespec='seconds')}); send the time the incident happened",
-                      field="occurred_at")
-    if item.description is not None and len(item.description) > limits.max_description_chars:
-        raise invalid(f"description has {len(item.description)} characters; the limit is "
-                      f"{limits.max_description_chars}: shorten it", field="description",
-                      limit=limits.max_description_chars)
-    if not (-90 <= item.lat <= 90 and -180 <= item.lon <= 180):
-        if -90 <= item.lon <= 90 and -180 <= item.lat <= 180:
-            raise invalid(f"lat={item.lat} is out of range but lon and lat swapped would be valid: the "
-                          "coordinates look swapped; send lon (east, x) and lat (north, y)", field="lat",
-                          swapped=True)
-        raise invalid("lon must lie in [-180, 180] and lat in [-90, 90]", field="lon")
-    if item.accuracy_m is not None and item.accuracy_m < 0:
-        raise invalid("accuracy_m must be zero or more metres", field="accuracy_m")
+    check_time("occurred_at", item.occurred_at, limits, now)
+    _check_length("description", item.description, limits.max_description_chars)
+    _check_length("reporter_name", item.reporter_name, bounds.PERSON_NAME_CHARS)
+    check_point(item.lon, item.lat)
+    check_accuracy(item.accuracy_m)
 
 
 UNIT_AT_SQL = """
@@ -164,6 +202,9 @@ WITH loc AS (""" + UNIT_AT_SQL + """), ins AS (
   SELECT %(id)s, %(category)s, %(severity)s, %(occurred_at)s, %(accuracy_m)s, %(source)s, %(description)s,
          %(reporter_name)s, %(uid)s, %(body_hash)s, ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326)
     FROM loc WHERE """ + in_scope("loc.id") + """
+     -- A retry selects no row, so it draws no number from the identity sequence (a row that reaches
+     -- ON CONFLICT has drawn one already): the numbers people quote stay contiguous.
+     AND NOT EXISTS (SELECT FROM incident WHERE id = %(id)s)
   ON CONFLICT (id) DO NOTHING
   RETURNING *
 ), hist AS (
@@ -289,9 +330,10 @@ async def update(conn: psycopg.AsyncConnection, actor: Actor, incident_id: uuid.
                     _valid_list("category", changes[field], CATEGORIES)
                 if field == "severity":
                     _valid_list("severity", changes[field], SEVERITIES)
-                if field == "description" and len(changes[field]) > limits.max_description_chars:
-                    raise invalid(f"description has {len(changes[field])} characters; the limit is "
-                                  f"{limits.max_description_chars}", field="description")
+                if field == "description":
+                    _check_length(field, changes[field], limits.max_description_chars)
+                if field == "reporter_name":
+                    _check_length(field, changes[field], bounds.PERSON_NAME_CHARS)
                 sets[field] = changes[field]
         if not sets:
             raise invalid("nothing to change: send status, assignee, category, severity or description")
@@ -339,8 +381,9 @@ async def _audit_read(conn: psycopg.AsyncConnection, actor: Actor, ids: list[str
 async def search(conn: psycopg.AsyncConnection, actor: Actor, addr: str | None, *, status: str | None = None,
                  unit_code: str | None = None, since: datetime | None = None, limit: int = 100,
                  offset: int = 0) -> list[dict[str, Any]]:
-    if status is not None:
-        _valid_list("status", status, STATUSES)
+    if status is not None and status not in STATUSES:
+        raise bad_parameter(f"unknown status {status!r}; valid values: {', '.join(STATUSES)}", "status",
+                            valid=STATUSES)
     cur = conn.cursor(row_factory=dict_row)
     await cur.execute(
         SELECT_SQL + " WHERE " + in_scope("i.unit_id")

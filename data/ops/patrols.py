@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
 from psycopg.rows import dict_row
 
+from data import limits as bounds
 from data.ops import events, features
 from data.ops.errors import conflict, invalid, not_found
+from data.ops.incidents import Limits, check_accuracy, check_point, check_time
 from data.ops.scope import Actor, in_scope, require_in_scope, scope_params
 
 LAYER = "patrol-points"
@@ -52,16 +54,17 @@ SELECT p.id, p.name, p.kind, u.code AS unit_code, p.visit_interval_hours, ST_X(p
 
 async def check_in(conn: psycopg.AsyncConnection, actor: Actor, point_id: int, visit_id: uuid.UUID, lon: float,
                    lat: float, accuracy_m: float | None, visited_at: datetime | None, note: str | None,
-                   radius_m: float, addr: str | None, future_tolerance_s: int = 300) -> tuple[int, dict[str, Any]]:
-    if not (-90 <= lat <= 90 and -180 <= lon <= 180):
-        raise invalid("lon must lie in [-180, 180] and lat in [-90, 90]"
-                      + ("; they look swapped" if -90 <= lon <= 90 else ""), field="lon")
+                   radius_m: float, addr: str | None, limits: Limits | None = None) -> tuple[int, dict[str, Any]]:
+    """Store a check-in once (201), answer a retry with the stored one (200); the same rules for the point, the
+    accuracy and the time as for incidents (data/ops/incidents.py)."""
+    limits = limits or Limits()
+    check_point(lon, lat)
+    check_accuracy(accuracy_m)
+    if note is not None and len(note) > bounds.NOTE_CHARS:
+        raise invalid(f"note has {len(note)} characters; the limit is {bounds.NOTE_CHARS}", field="note")
     now = datetime.now(UTC)
     if visited_at is not None:
-        if visited_at.tzinfo is None:
-            raise invalid("visited_at needs a UTC offset, e.g. 2025-08-01T14:30:00+07:00", field="visited_at")
-        if visited_at > now + timedelta(seconds=future_tolerance_s):
-            raise invalid(f"visited_at {visited_at.isoformat()} is in the future", field="visited_at")
+        check_time("visited_at", visited_at, limits, now)
     cur = conn.cursor(row_factory=dict_row)
     await cur.execute(POINT_SQL, {"pid": point_id, "lon": lon, "lat": lat})
     point = await cur.fetchone()
