@@ -12,6 +12,9 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
+from api import openapi_problems
+from api.security import is_public
+
 NULL = {"type": "null"}
 
 
@@ -77,7 +80,7 @@ def install(app: FastAPI) -> None:
         if app.openapi_schema is None:
             doc = get_openapi(title=app.title, version=app.version, description=app.description,
                               routes=app.routes, openapi_version="3.0.3")
-            app.openapi_schema = _walk(doc)
+            app.openapi_schema = _walk(openapi_problems.install(doc, is_public))
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]

@@ -16,6 +16,12 @@ from layers.model import Layer, Prop
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 10_000
+# PostgreSQL's OFFSET is a bigint: a larger offset cannot be asked of it (and would skip every feature anyway).
+MAX_OFFSET = 2**63 - 1
+# A next link asks for at least this many features. Clients that page through a whole layer with the page size
+# the standard uses as its example (10: GDAL before 3.8 reads no page size from the API definition) then make
+# one request per thousand features after the first page instead of one per ten.
+NEXT_PAGE_MIN_LIMIT = 1_000
 
 
 class BadQuery(ValueError):
@@ -81,9 +87,15 @@ def _parse_instant(text: str, *, end: bool) -> datetime:
     except ValueError:
         raise BadQuery("datetime", f"{text!r} is not an RFC 3339 date-time or date; use e.g. "
                                    "2025-07-01T00:00:00Z or 2025-07-01") from None
+    except OverflowError:  # the end of 9999-12-31 as a date: one day later is past the calendar
+        return datetime.max.replace(tzinfo=UTC)
     if value.tzinfo is None:
         raise BadQuery("datetime", f"{text!r} has no time zone; add Z or an offset such as +07:00")
-    return value
+    try:
+        # In UTC, as the database compares it; an offset can push 0001-01-01 or 9999-12-31 off the calendar.
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise BadQuery("datetime", f"{text!r} lies outside the years 1..9999 once shifted to UTC") from None
 
 
 def parse_datetime(raw: str | None) -> TimeRange | None:
@@ -130,7 +142,14 @@ def parse_offset(raw: str | None) -> int:
         raise BadQuery("offset", f"offset {raw!r} is not an integer; use 0 or more") from None
     if value < 0:
         raise BadQuery("offset", f"offset {value} must be 0 or more")
+    if value > MAX_OFFSET:
+        raise BadQuery("offset", f"offset {value} is larger than {MAX_OFFSET}, the largest the database can skip")
     return value
+
+
+def next_limit(limit: int) -> int:
+    """The page size a next link asks for: the client's, or more (see NEXT_PAGE_MIN_LIMIT)."""
+    return min(MAX_LIMIT, max(limit, NEXT_PAGE_MIN_LIMIT))
 
 
 def parse_value(prop: Prop, raw: str) -> Any:

@@ -9,6 +9,7 @@ import psycopg
 import pytest
 
 from layers import registry
+from layers.query import NEXT_PAGE_MIN_LIMIT
 from tests.test_layers_support import COMMANDER, EXPECTED_COUNTS, PLANNER, api, count, layers_template, role, seeded_ro  # noqa: F401
 
 PROBLEM = "application/problem+json"
@@ -58,7 +59,19 @@ def test_every_layer_pages_to_exactly_the_database_rows(api, seeded_ro):  # noqa
             url = next((lk["href"] for lk in body["links"] if lk["rel"] == "next"), None)
             pages += 1
         assert len(seen) == len(set(seen)) == want, layer_id
-        assert pages == -(-want // 97)
+        # The first page has the size asked for; next links ask for at least NEXT_PAGE_MIN_LIMIT.
+        assert pages == 1 + -(-max(0, want - 97) // max(97, NEXT_PAGE_MIN_LIMIT))
+
+
+def test_next_links_ask_for_large_pages_and_prev_links_keep_the_size(api):  # noqa: F811
+    body = api.get("/collections/incidents/items?limit=10", headers=COMMANDER).json()
+    assert body["numberReturned"] == 10
+    nxt = next(lk["href"] for lk in body["links"] if lk["rel"] == "next")
+    assert "offset=10" in nxt and f"limit={NEXT_PAGE_MIN_LIMIT}" in nxt
+    second = api.get(nxt, headers=COMMANDER).json()
+    assert second["numberReturned"] == min(NEXT_PAGE_MIN_LIMIT, second["numberMatched"] - 10)
+    big = api.get("/collections/incidents/items?limit=5000", headers=COMMANDER).json()
+    assert all("limit=5000" in lk["href"] for lk in big["links"] if lk["rel"] == "next")
 
 
 def test_limit_is_clamped_and_bad_values_are_400(api):  # noqa: F811
@@ -76,6 +89,32 @@ def test_limit_is_clamped_and_bad_values_are_400(api):  # noqa: F811
         assert r.json()["parameter"] == parameter, query
     assert "particularly_serious" in api.get("/collections/incidents/items?severity=x", headers=COMMANDER
                                              ).json()["detail"]
+
+
+@pytest.mark.parametrize("query, parameter", [
+    ("offset=9223372036854775808", "offset"), ("offset=99999999999999999999999", "offset"),
+    ("datetime=9999-12-31T23:00:00-05:00", "datetime"), ("datetime=0001-01-01T00:00:00%2B14:00/..", "datetime"),
+    ("name=a%00b", "name"), ("bbox=%00", "bbox"), ("datetime=2025-01-01%00", "datetime"),
+])
+def test_inputs_at_the_edges_are_400_not_500(api, query, parameter):  # noqa: F811
+    for layer in ("incidents", "communes"):
+        r = api.get(f"/collections/{layer}/items?{query}", headers=COMMANDER)
+        assert r.status_code == 400, (layer, query, r.text)
+        assert r.headers["content-type"].startswith(PROBLEM)
+        assert r.json()["parameter"] == parameter
+    if parameter != "offset":  # tiles take no offset
+        tile = api.get(f"/collections/incidents/tiles/WebMercatorQuad/8/113/200?{query}", headers=COMMANDER)
+        assert tile.status_code == 400, (query, tile.text)
+
+
+@pytest.mark.parametrize("query", ["datetime=0001-01-01T00:00:00Z/..", "datetime=../9999-12-31",
+                                   "datetime=9999-12-31", "datetime=0001-01-01", "offset=9223372036854775807"])
+def test_the_ends_of_the_calendar_and_of_bigint_are_valid_queries(api, seeded_ro, query):  # noqa: F811
+    r = api.get(f"/collections/incidents/items?{query}", headers=COMMANDER)
+    assert r.status_code == 200, r.text
+    everything = count(seeded_ro, "SELECT count(*) FROM incident")
+    expected = {"datetime=0001-01-01T00:00:00Z/..": everything, "datetime=../9999-12-31": everything}
+    assert r.json()["numberReturned"] == min(100, expected.get(query, 0))
 
 
 def test_unknown_collection_and_feature_are_404(api):  # noqa: F811

@@ -19,7 +19,7 @@ from layers import features as layer_features
 from layers import registry
 from layers.access import Grant, Refused, grant, may_see, visible_props
 from layers.model import Layer
-from layers.query import BadQuery, parse_id, parse_limit, parse_offset, parse_query
+from layers.query import BadQuery, next_limit, parse_id, parse_limit, parse_offset, parse_query
 
 router = APIRouter(tags=["OGC API - Features"])
 
@@ -176,7 +176,8 @@ def _page_links(request: Request, has_next: bool, limit: int, offset: int, fmt: 
     media = "text/csv" if fmt == "csv" else GEOJSON
     links = [{"href": str(url), "rel": "self", "type": media, "title": "This page"}]
     if has_next:
-        links.append({"href": str(url.include_query_params(offset=offset + limit, limit=limit)), "rel": "next",
+        links.append({"href": str(url.include_query_params(offset=offset + limit, limit=next_limit(limit))),
+                      "rel": "next",
                       "type": media, "title": "Next page"})
     if offset > 0:
         links.append({"href": str(url.include_query_params(offset=max(0, offset - limit), limit=limit)),
