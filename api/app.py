@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from api import headers, nul_guard, openapi30, problems, resilience, security
+from api import audit_refusals, headers, nul_guard, openapi30, problems, resilience, security
 from api.body_limit import BodyLimitMiddleware
 from api.database import open_pool
 from api.routers import auth as auth_router
@@ -38,6 +38,7 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
     )
     app.state.settings = settings
     problems.install(app)
+    audit_refusals.install(app)  # refused writes (403, 409) of signed-in callers are audited
     nul_guard.install(app)  # 400/422 for the NUL character PostgreSQL cannot store (query strings, bodies)
     security.install(app)  # deny by default: sign-in gate, CSRF check
     resilience.install(app, settings)  # outside the gate, which queries the database: 503 while it is down

@@ -61,3 +61,8 @@ def visible_props(layer: Layer, g: Grant, *, tiles: bool = False) -> list[Prop]:
     # In tiles, the property that is the MVT feature id is not repeated as a property.
     return [p for p in layer.properties
             if (g.personal or not p.personal) and (not tiles or (p.in_tiles and p.name != layer.tile_id_column))]
+
+
+def reads_personal(layer: Layer, g: Grant) -> bool:
+    """Whether features read under this grant carry personal details (each such request is audited)."""
+    return g.personal and any(p.personal for p in layer.properties)

@@ -24,15 +24,17 @@ class Page:
     features: list[str]  # GeoJSON Feature texts
     has_next: bool
     number_matched: int | None
+    ids: list[str]  # the features' ids, as text
 
 
 async def page(conn: psycopg.AsyncConnection, layer: Layer, g: Grant, q: Query, limit: int, offset: int
                ) -> Page:
     query, params = layer_sql.items(layer, g, q, visible_props(layer, g), limit, offset)
     cur = await conn.execute(query, params)
-    rows = [r[0] for r in await cur.fetchall()]
-    has_next = len(rows) > limit
-    rows = rows[:limit]
+    page_rows = await cur.fetchall()
+    has_next = len(page_rows) > limit
+    page_rows = page_rows[:limit]
+    rows = [r[0] for r in page_rows]
     matched: int | None
     if not has_next and (rows or offset == 0):
         matched = offset + len(rows)  # the last page: the total is known without counting
@@ -40,7 +42,7 @@ async def page(conn: psycopg.AsyncConnection, layer: Layer, g: Grant, q: Query, 
         cquery, cparams = layer_sql.bounded_count(layer, g, q, COUNT_BOUND)
         n = (await (await conn.execute(cquery, cparams)).fetchone())[0]
         matched = n if n < COUNT_BOUND else None
-    return Page(rows, has_next, matched)
+    return Page(rows, has_next, matched, [r[1] for r in page_rows])
 
 
 async def one(conn: psycopg.AsyncConnection, layer: Layer, g: Grant, fid: Any) -> str | None:
@@ -50,8 +52,9 @@ async def one(conn: psycopg.AsyncConnection, layer: Layer, g: Grant, fid: Any) -
 
 
 async def csv_page(conn: psycopg.AsyncConnection, layer: Layer, g: Grant, q: Query, limit: int, offset: int
-                   ) -> tuple[str, bool]:
-    """CSV text with a BOM (Excel then reads UTF-8, so Vietnamese names stay intact)."""
+                   ) -> tuple[str, bool, list[str]]:
+    """CSV text with a BOM (Excel then reads UTF-8, so Vietnamese names stay intact), whether there is more,
+    and the ids of the rows."""
     props = visible_props(layer, g)
     query, params = layer_sql.csv_rows(layer, g, q, props, limit, offset)
     rows = await (await conn.execute(query, params)).fetchall()
@@ -63,7 +66,7 @@ async def csv_page(conn: psycopg.AsyncConnection, layer: Layer, g: Grant, q: Que
     writer.writerow(["id", *(p.name for p in props), *shape])
     for row in rows[:limit]:
         writer.writerow(["" if v is None else v for v in row])
-    return out.getvalue(), has_next
+    return out.getvalue(), has_next, [row[0] for row in rows[:limit]]
 
 
 async def bbox(conn: psycopg.AsyncConnection, layer: Layer) -> list[float] | None:

@@ -119,10 +119,12 @@ def feature_json(layer: Layer, props: list[Prop]) -> sql.Composable:
 
 def items(layer: Layer, g: Grant, q: Query, props: list[Prop], limit: int, offset: int
           ) -> tuple[sql.Composable, list[Any]]:
-    """One page (fetches limit + 1 rows: the extra one only says whether there is a next page)."""
+    """One page of (feature, id as text) rows; it fetches limit + 1 rows: the extra one only says whether there
+    is a next page. The id names the features read in the audit log."""
     cond, params = where(layer, g, q)
-    query = sql.SQL("SELECT {f} FROM {src}{cond}{order} LIMIT %s OFFSET %s").format(
-        f=feature_json(layer, props), src=source(layer), cond=cond, order=_order(layer))
+    query = sql.SQL("SELECT {f}, {id}::text FROM {src}{cond}{order} LIMIT %s OFFSET %s").format(
+        f=feature_json(layer, props), id=sql.Identifier(layer.id_column), src=source(layer), cond=cond,
+        order=_order(layer))
     return query, [*params, limit + 1, offset]
 
 

@@ -14,10 +14,11 @@ from fastapi.responses import JSONResponse, Response
 
 from api.database import connection
 from api.problems import Problem
-from api.security import Principal, optional_principal
+from api.security import Principal, optional_principal, remote_addr
+from data.ops import audit
 from layers import features as layer_features
 from layers import registry
-from layers.access import Grant, Refused, grant, may_see, visible_props
+from layers.access import Grant, Refused, grant, may_see, reads_personal, visible_props
 from layers.model import Layer
 from layers.query import BadQuery, next_limit, parse_id, parse_limit, parse_offset, parse_query
 
@@ -35,6 +36,9 @@ CONFORMANCE = [
     "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/tilesets-list",
     "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/mvt",
 ]
+# The audit action of a feature read that returned personal details (target: "<layer>:<id>" for one feature,
+# "<layer>:<count>" for a page; the ids and the query are in the row's detail).
+READ_ACTION = "layer.read_personal"
 PrincipalDep = Annotated[Principal | None, Depends(optional_principal)]
 ConnDep = Annotated[psycopg.AsyncConnection, Depends(connection)]
 
@@ -209,13 +213,15 @@ async def items(
     except BadQuery as exc:
         raise bad(exc) from None
     if fmt == "csv":
-        text, has_next = await layer_features.csv_page(conn, layer, g, q, lim, off)
+        text, has_next, ids = await layer_features.csv_page(conn, layer, g, q, lim, off)
+        await audit_read(request, conn, layer, g, principal, ids, fmt)
         headers = {"Content-Disposition": f'attachment; filename="{layer.id}.csv"',
                    "Link": ", ".join(f'<{lk["href"]}>; rel="{lk["rel"]}"'
                                      for lk in _page_links(request, has_next, lim, off, fmt)[1:2] if has_next)}
         return Response(text.encode("utf-8"), media_type="text/csv; charset=utf-8",
                         headers={k: v for k, v in headers.items() if v} | _cache_headers(layer))
     result = await layer_features.page(conn, layer, g, q, lim, off)
+    await audit_read(request, conn, layer, g, principal, result.ids, fmt)
     head = {"type": "FeatureCollection", "numberReturned": len(result.features),
             "links": _page_links(request, result.has_next, lim, off, fmt)}
     if result.number_matched is not None:
@@ -226,6 +232,17 @@ async def items(
     head["timeStamp"] = dt.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
     body = json.dumps(head, ensure_ascii=False)[:-1] + ', "features": [' + ",".join(result.features) + "]}"
     return Response(body.encode("utf-8"), media_type=GEOJSON, headers=_cache_headers(layer))
+
+
+async def audit_read(request: Request, conn: psycopg.AsyncConnection, layer: Layer, g: Grant,
+                     principal: Principal | None, ids: list[str], fmt: str, *, single: bool = False) -> None:
+    """One audit row per request that returns personal details (not one per feature), before the answer."""
+    if principal is None or not ids or not reads_personal(layer, g):
+        return
+    target = f"{layer.id}:{ids[0]}" if single else f"{layer.id}:{len(ids)}"
+    await audit.record_read(conn, principal.user_id, principal.username, READ_ACTION, target,
+                            remote_addr(request), ids, None if single else dict(request.query_params),
+                            layer=layer.id, format=fmt)
 
 
 def _cache_headers(layer: Layer) -> dict[str, str]:
@@ -242,6 +259,7 @@ async def item(request: Request, collection_id: str, feature_id: str, principal:
     if text is None:
         raise Problem(404, "Not found", f"there is no feature {feature_id!r} in {collection_id!r} "
                       "(or it is outside your communes)", type_="unknown-feature")
+    await audit_read(request, conn, layer, g, principal, [str(fid)], "json", single=True)
     base = f"{base_url(request)}/collections/{collection_id}"
     links = [{"href": f"{base}/items/{feature_id}", "rel": "self", "type": GEOJSON},
              {"href": base, "rel": "collection", "type": "application/json"}]
