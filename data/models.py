@@ -425,6 +425,12 @@ class Event(Base):
 
 class AuditLog(Base):
     __tablename__ = "audit_log"
+    # Failed sign-ins in the limit's window, per user name and per address (migration 0014, data/ops/signin.py).
+    __table_args__ = (
+        Index("ix_audit_log_signin_failed_user", "username", "at", postgresql_where=text("action = 'login_failed'")),
+        Index("ix_audit_log_signin_failed_addr", "remote_addr", "at",
+              postgresql_where=text("action = 'login_failed'")),
+    )
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(), index=True)
     user_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"), index=True)

@@ -14,18 +14,50 @@ from api import auth
 from api.database import connection
 from api.problems import Problem
 from api.security import Principal, _token, optional_principal, remote_addr, require_principal
-from data.ops import audit, users
+from data.ops import audit, signin, users
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 
 Conn = Annotated[psycopg.AsyncConnection, Depends(connection)]
 
 
+def _verifier(request: Request) -> auth.PasswordVerifier:
+    state = request.app.state
+    if getattr(state, "password_verifier", None) is None:
+        state.password_verifier = auth.PasswordVerifier(state.settings.signin_hash_threads)
+    return state.password_verifier
+
+
+def _limits(request: Request) -> signin.Limits:
+    s = request.app.state.settings
+    return signin.Limits(s.signin_max_failures_per_user, s.signin_max_failures_per_addr, s.signin_window_s)
+
+
+def _check_lengths(username: str, password: str) -> None:
+    for field, value, most in (("username", username, signin.MAX_USERNAME_CHARS),
+                               ("password", password, signin.MAX_PASSWORD_CHARS)):
+        if len(value) > most:
+            raise Problem(422, "Invalid request", f"{field} is {len(value)} characters long; at most {most} are "
+                          "accepted", type_="invalid-request", errors=[{"field": field, "reason": "too long"}])
+
+
 async def _sign_in(conn: psycopg.AsyncConnection, request: Request, username: str, password: str,
                    kind: str) -> tuple[str, dict[str, Any]]:
-    user = await users.credentials(conn, username)
-    ok = auth.verify_password(user["password_hash"] if user else None, password)
+    _check_lengths(username, password)
     addr = remote_addr(request)
+    limits = _limits(request)
+    locked = await signin.lock(conn, limits, username, addr)
+    if locked is not None:
+        user = await users.credentials(conn, username)
+        await audit.record(conn, user["id"] if user else None, username, "login_limited", kind, addr,
+                           {"by": locked.by, "retry_after_s": locked.retry_after_s})
+        limit = limits.per_user if locked.by == "user" else limits.per_addr
+        raise Problem(429, "Too many sign-in attempts",
+                      f"{limit} failed sign-ins for this {'user name' if locked.by == 'user' else 'address'} "
+                      f"within {limits.window_s} s; try again in {locked.retry_after_s} s",
+                      type_="sign-in-limited", headers={"Retry-After": str(locked.retry_after_s)})
+    user = await users.credentials(conn, username)
+    ok = await _verifier(request).verify(user["password_hash"] if user else None, password)
     if not ok or user is None or user["disabled"]:
         await audit.record(conn, user["id"] if user else None, username, "login_failed", None, addr)
         raise Problem(401, "Not signed in", "unknown user name or wrong password (or the account is disabled)",
@@ -36,6 +68,11 @@ async def _sign_in(conn: psycopg.AsyncConnection, request: Request, username: st
         await users.create_session(conn, auth.token_hash(token), user["id"], kind, ttl, addr)
         await audit.record(conn, user["id"], username, "login", kind, addr)
     return token, user
+
+
+def _secure(request: Request) -> bool:
+    # The scheme is the browser's when a trusted proxy said so (api/headers.py, SITMAP_FORWARDED_ALLOW_IPS).
+    return request.app.state.settings.cookie_secure or request.url.scheme == "https"
 
 
 async def _credentials_from(request: Request) -> tuple[str, str]:
@@ -68,7 +105,7 @@ async def login(conn: Conn, request: Request, response: Response) -> dict[str, A
     tok, user = await _sign_in(conn, request, username, password, "cookie")
     settings = request.app.state.settings
     response.set_cookie(auth.COOKIE_NAME, tok, max_age=settings.token_ttl_minutes * 60, httponly=True,
-                        samesite="strict", secure=settings.cookie_secure, path="/")
+                        samesite="strict", secure=_secure(request), path="/")
     principal = await users.session_user(conn, auth.token_hash(tok))
     return {"username": user["username"], "role": user["role"],
             "communes": await users.unit_codes(conn, principal.unit_ids if principal else None)}
@@ -82,8 +119,7 @@ async def logout(conn: Conn, request: Request, response: Response) -> dict[str, 
         await users.revoke_session(conn, auth.token_hash(tok))
     if principal is not None:
         await audit.record(conn, principal.user_id, principal.username, "logout", principal.via, remote_addr(request))
-    response.delete_cookie(auth.COOKIE_NAME, path="/", httponly=True, samesite="strict",
-                           secure=request.app.state.settings.cookie_secure)
+    response.delete_cookie(auth.COOKIE_NAME, path="/", httponly=True, samesite="strict", secure=_secure(request))
     return {"signed_out": True}
 
 
