@@ -92,6 +92,43 @@ def db_migrate() -> None:
     typer.echo("schema is up to date")
 
 
+@db_app.command("backup", help="Dump the sitmap database (pg_dump custom format) to FILE; default: "
+                                "SITMAP_BACKUP_DIR/sitmap-<database>-<UTC time>.dump. The file appears only once "
+                                "complete.")
+def db_backup(
+    output: Annotated[Path | None, typer.Option(help="Backup file to write.")] = None,
+) -> None:
+    from data.backup import BackupError, backup, default_path, tools_for
+
+    url = _url()
+    try:
+        info = backup(url, output or default_path(url), tools_for())
+    except BackupError as exc:
+        _fail(str(exc))
+    typer.echo(f"backup written: {info.path} ({info.size_bytes / 1e6:.1f} MB, {info.seconds:.1f} s)")
+
+
+@db_app.command("restore", help="Replace the sitmap database by the backup FILE. All or nothing: the backup is "
+                                "checked, restored into a new database in one transaction, and swapped in for the "
+                                "old one only when complete; a failure leaves the database as it was. Sessions on "
+                                "the database are ended at the swap: restart `sitmap serve` afterwards.")
+def db_restore(
+    file: Annotated[Path, typer.Argument(help="A file written by `sitmap db backup`.")],
+    keep_previous: Annotated[bool, typer.Option("--keep-previous", help="Keep the replaced database as "
+                                                "<name>_before_restore_<time> instead of dropping it.")] = False,
+) -> None:
+    from data.backup import BackupError, NotABackup, restore, tools_for
+
+    try:
+        info = restore(_url(), file, tools_for(), keep_previous=keep_previous)
+    except NotABackup as exc:
+        _fail(str(exc), 2)
+    except BackupError as exc:
+        _fail(str(exc))
+    kept = f"; the previous database is kept as {info.kept_previous}" if info.kept_previous else ""
+    typer.echo(f"restored {file} into {info.database} ({info.seconds:.1f} s){kept}")
+
+
 @demo_app.command("load", help="Generate and load the Điện Biên demo dataset (deterministic per seed and end).")
 def demo_load(
     seed: Annotated[int, typer.Option(help="Random seed of the generated parts.")] = 2025,

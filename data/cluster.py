@@ -110,8 +110,13 @@ class Cluster:
             ) from exc
         return ["runuser", "-u", self.os_user, "--"]
 
+    def command(self, tool: str, *args: str) -> list[str]:
+        """The command line that runs one of the cluster's PostgreSQL programs (pg_dump, psql, ...) as the
+        cluster's OS user when we are root, so the client tools match the server's version and user."""
+        return [*self._as_user(), str(self.bin_dir / tool), *args]
+
     def _run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        cmd = [*self._as_user(), str(self.bin_dir / args[0]), *args[1:]]
+        cmd = self.command(*args)
         proc = subprocess.run(cmd, capture_output=True, text=True)
         if check and proc.returncode != 0:
             raise ClusterError(f"{' '.join(cmd)} failed ({proc.returncode}): {proc.stderr.strip() or proc.stdout}")

@@ -87,6 +87,10 @@ class Settings(BaseSettings):
     max_batch_body_bytes: int = 8 * 1024 * 1024
     earliest_occurred_at: AwareDatetime = BOUNDARIES_FROM
 
+    # Backups: `sitmap db backup` writes sitmap-<database>-<UTC time>.dump here unless given --output.
+    backup_dir: Path = PROJECT_DIR / "backups"
+
+
 @lru_cache
 def get_settings() -> Settings:
     return Settings()
