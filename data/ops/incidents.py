@@ -95,9 +95,9 @@ def check_time(name: str, at: datetime, limits: Limits, now: datetime | None = N
                       field=name)
     if at < limits.earliest_occurred_at:
         since = limits.earliest_occurred_at.isoformat()
-        raise invalid(f"{name} {at.isoformat()} is before {since}, when the commune boundaries it would be filed "
-                      "under took effect: the server files it under the commune of 2025 containing the point, "
-                      "which did not exist then; check the date (an administrator can move the bound with "
+        raise invalid(f"{name} {at.isoformat()} is before {since}, when the commune boundaries of 2025 took "
+                      "effect: the server files it under the commune of 2025 containing the point, which did not "
+                      "exist then; check the date (an administrator can move the bound with "
                       "SITMAP_EARLIEST_OCCURRED_AT)", field=name, earliest=since)
 
 
