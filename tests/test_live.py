@@ -177,6 +177,61 @@ def test_two_workers_smoke(world, start_server):
             s.close()
 
 
+def _ended(stream: SSE, timeout: float) -> bool:
+    """Poll until the server has ended ``stream`` (its reader thread finishes at the end of the body)."""
+    stream.wait_for(lambda _: not stream.thread.is_alive(), timeout=timeout)
+    stream.wait_for(lambda _: True, timeout=0.1)  # collect what arrived just before the end
+    return not stream.thread.is_alive()
+
+
+def test_logout_and_disable_end_open_streams_at_once(world, start_server):
+    # A heartbeat far away: only the sitmap_auth notification can end the streams within the deadline.
+    base = start_server(world.url, env={"SITMAP_LIVE_HEARTBEAT_S": "60"})
+    commander = SSE(base, world.headers("commander"), params={"layers": "incidents"})
+    officer = SSE(base, world.headers("officer_b"), params={"layers": "incidents"})
+    bystander = SSE(base, world.headers("planner"), params={"layers": "incidents"})
+    try:
+        before = incident_body(IN_B)
+        assert _post(base, world, "admin", before).status_code == 201
+        for s in (commander, officer, bystander):
+            assert before["id"] in _ids(s.wait_for(lambda ms: before["id"] in _ids(ms), timeout=5))
+
+        # Logout through the API; an incident posted right after it must not reach the revoked stream.
+        assert httpx.post(f"{base}/auth/logout", headers=world.headers("commander")).status_code == 200
+        after_logout = incident_body(IN_B)
+        assert _post(base, world, "admin", after_logout).status_code == 201
+        assert _ended(commander, timeout=3), "the logged-out stream is still open"
+        assert after_logout["id"] not in _ids(commander.messages)
+
+        # `sitmap user disable` from another connection (data.ops.users, as the CLI does).
+        import asyncio
+
+        from data.ops import users
+
+        async def disable() -> bool:
+            async with await psycopg.AsyncConnection.connect(world.url, autocommit=True) as conn:
+                return await users.disable_user(conn, "officer_b")
+
+        assert asyncio.run(disable()) is True
+        after_disable = incident_body(IN_B)
+        assert _post(base, world, "admin", after_disable).status_code == 201
+        assert _ended(officer, timeout=3), "the disabled user's stream is still open"
+        assert after_disable["id"] not in _ids(officer.messages)
+
+        # Other users' streams are untouched and receive both.
+        got = bystander.wait_for(lambda ms: after_disable["id"] in _ids(ms), timeout=5)
+        assert {after_logout["id"], after_disable["id"]} <= set(_ids(got))
+        assert bystander.thread.is_alive()
+        # A reconnect with the revoked token is refused.
+        assert httpx.get(f"{base}/live", headers=world.headers("commander")).status_code == 401
+        # The bystander signs out too (which also frees the server: no stream left open at its shutdown).
+        assert httpx.post(f"{base}/auth/logout", headers=world.headers("planner")).status_code == 200
+        assert _ended(bystander, timeout=3)
+    finally:
+        for s in (commander, officer, bystander):
+            s.close()
+
+
 def test_a_worker_stopping_while_its_hub_starts_stops_the_hub(world):
     # The first restricted read starts the hub in the background; a worker may stop before that start is done
     # (a short test client did, and its shutdown then waited forever on the hub's polling task).
