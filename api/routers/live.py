@@ -25,9 +25,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import StreamingResponse
@@ -46,6 +46,7 @@ log = logging.getLogger("sitmap.live")
 router = APIRouter(tags=["live"])
 
 LIVE_LAYERS = ("incidents", "patrol-points", "stations")
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -85,8 +86,37 @@ async def _filter(request: Request, principal: Principal, layers: str | None, co
     return Filter(frozenset(wanted), units, principal.role in COMMAND_ROLES)
 
 
+_queries: set[asyncio.Task] = set()  # strong references to queries whose stream has gone meanwhile
+
+
+async def _uncancelled(coro: Coroutine[Any, Any, T]) -> T:
+    """Run a stream's query in its own task: a client leaving mid-query cancels only the waiting, never the
+    query, which would otherwise close its pooled connection (hundreds of leaving clients drained the pool)."""
+    task = asyncio.ensure_future(coro)
+    _queries.add(task)
+    task.add_done_callback(_forget)
+    return await asyncio.shield(task)
+
+
+def _forget(task: asyncio.Task) -> None:
+    _queries.discard(task)
+    if not task.cancelled():
+        task.exception()  # retrieved: an error after its stream has gone is not worth a warning
+
+
 async def _still_signed_in(pool: AsyncConnectionPool, token_hash: str | None, principal: Principal) -> bool:
     """Whether the stream's session still stands for the same user, role and communes."""
+    return await _uncancelled(_session_matches(pool, token_hash, principal))
+
+
+async def _backlog(pool: AsyncConnectionPool, cursor: tuple[int, int],
+                   upto: tuple[int, int]) -> list[events.Event]:
+    async with pool.connection() as conn:
+        batch, _ = await events.deliverable(conn, cursor, 1000, upto=upto)
+    return batch
+
+
+async def _session_matches(pool: AsyncConnectionPool, token_hash: str | None, principal: Principal) -> bool:
     if token_hash is None:
         return False
     try:
@@ -112,8 +142,7 @@ async def _stream(hub: live_hub.Hub, cursor: tuple[int, int], flt: Filter, princ
             sub.woken.clear()
             if cursor < hub.low:
                 # Reconnect from before this worker's window: read the backlog up to where the window starts.
-                async with hub.pool.connection() as conn:
-                    batch, _ = await events.deliverable(conn, cursor, 1000, upto=hub.low)
+                batch = await _uncancelled(_backlog(hub.pool, cursor, hub.low))
                 if not batch:
                     cursor = hub.low
                     continue
