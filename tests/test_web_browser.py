@@ -156,7 +156,7 @@ def test_map_loads_offline_clean_in_vietnamese_and_switches_to_english(ctx, site
     assert page.evaluate("document.documentElement.lang") == "vi"
     assert page.locator("h3[data-i18n=layers]").inner_text().lower() == "lớp bản đồ"
     first_layer = page.locator("#sm-layers label").first.inner_text()
-    page.wait_for_function("document.querySelector('#sm-layers label[data-loaded=true]') !== null")
+    page.wait_for_function("() => document.querySelector('#sm-layers label[data-loaded=true]') !== null")
     _shot(page, "map-anonymous-vi.png")
     page.click("#sm-lang")
     assert page.locator("#sm-top .sm-title").inner_text() == "Security situation map"
@@ -183,11 +183,11 @@ def test_each_layer_toggles_and_legend_follows(ctx, site):
         box = page.locator(f"#sm-layers input[data-layer='{layer}']")
         was_on = box.is_checked()
         box.click()
-        page.wait_for_function(f"SitmapMap.isOn('{layer}') === {str(not was_on).lower()}")
+        page.wait_for_function(f"() => SitmapMap.isOn('{layer}') === {str(not was_on).lower()}")
         legend = page.locator(f"#sm-legend .sm-legend-layer[data-layer='{layer}']")
         assert legend.count() == (0 if was_on else 1)
         box.click()
-        page.wait_for_function(f"SitmapMap.isOn('{layer}') === {str(was_on).lower()}")
+        page.wait_for_function(f"() => SitmapMap.isOn('{layer}') === {str(was_on).lower()}")
     _shot(page, "map-commander-layers.png")
     assert rec.errors == []
     assert rec.foreign() == []
@@ -201,9 +201,9 @@ def test_click_on_vector_tile_feature_opens_popup(ctx, site):
     # The tiles of the new view: wait for the layer's next 'load' (it was loaded at the first view).
     page.evaluate("SitmapMap.state.loaded['communes'] = false")
     page.evaluate(f"SitmapMap.state.map.setView([{c['lat']}, {c['lon']}], 11, {{animate: false}})")
-    page.wait_for_function("SitmapMap.state.loaded['communes'] === true")
+    page.wait_for_function("() => SitmapMap.state.loaded['communes'] === true")
     # Leaflet keeps the previous zoom's tiles on top for a moment after 'load'; a click there would hit them.
-    page.wait_for_function("Object.values(SitmapMap.state.leaflet['communes']._tiles)"
+    page.wait_for_function("() => Object.values(SitmapMap.state.leaflet['communes']._tiles)"
                            ".every(t => t.coords.z === SitmapMap.state.map.getZoom())")
     point = page.evaluate(
         f"(() => {{ const p = SitmapMap.state.map.latLngToContainerPoint([{c['lat']}, {c['lon']}]);"
@@ -299,7 +299,7 @@ def _tap_commune(page, site: Site) -> None:
         f"(() => {{ const m = SitmapPhone.state.map; const p = m.latLngToContainerPoint([{c['lat']}, {c['lon']}]);"
         f" const r = m.getContainer().getBoundingClientRect(); return [p.x + r.left, p.y + r.top]; }})()")
     page.mouse.click(point[0], point[1])
-    page.wait_for_function("SitmapPhone.state.pos !== null")
+    page.wait_for_function("() => SitmapPhone.state.pos !== null")
 
 
 def test_phone_form_posts_an_incident(phone, site):
@@ -313,7 +313,7 @@ def test_phone_form_posts_an_incident(phone, site):
     page.fill("#pf-desc", description)
     page.click("#pf-send")
     assert _poll(lambda: _count(site.db, description) == 1, timeout=10)
-    page.wait_for_function("document.getElementById('pf-queue').textContent === '0'")
+    page.wait_for_function("() => document.getElementById('pf-queue').textContent === '0'")
     with psycopg.connect(site.db) as conn:
         cat, sev, acc, unit = conn.execute(
             "SELECT category, severity, accuracy_m, unit_id FROM incident WHERE description = %s",
@@ -333,7 +333,7 @@ def test_report_queued_offline_is_delivered_exactly_once(phone, site):
     page.wait_for_selector("body[data-online=false]")
     page.fill("#pf-desc", description)
     page.click("#pf-send")
-    page.wait_for_function("document.getElementById('pf-queue').textContent === '1'")
+    page.wait_for_function("() => document.getElementById('pf-queue').textContent === '1'")
     queued_id = page.evaluate("SitmapPhone.readQueue()[0].body.id")
     _shot(page, "phone-offline-queued.png")
     # Still offline: a retry round must not get through either.
@@ -341,7 +341,7 @@ def test_report_queued_offline_is_delivered_exactly_once(phone, site):
     assert _count(site.db, description) == 0
     context.set_offline(False)
     assert _poll(lambda: _count(site.db, description) == 1, timeout=10)
-    page.wait_for_function("document.getElementById('pf-queue').textContent === '0'")
+    page.wait_for_function("() => document.getElementById('pf-queue').textContent === '0'")
     # Further flushes and a reload send nothing again.
     page.evaluate("SitmapPhone.flush()")
     page.reload()

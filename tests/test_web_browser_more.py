@@ -109,7 +109,7 @@ def _apply_range(page, rec, label: str, dates: tuple[date, date] | None = None) 
         page.fill("#sm-time-from", dates[0].isoformat())
         page.fill("#sm-time-to", dates[1].isoformat())
         page.click("#sm-time-apply")
-    page.wait_for_function("SitmapMap.state.loaded['incidents'] === true")
+    page.wait_for_function("() => SitmapMap.state.loaded['incidents'] === true")
     return [u for u in rec.requests if INCIDENT_TILES in u]
 
 
@@ -124,7 +124,7 @@ def test_time_filter_changes_the_incidents_shown_and_the_server_honours_it(ctx, 
     z = 12
     page.evaluate("SitmapMap.state.loaded['incidents'] = false")
     page.evaluate(f"SitmapMap.state.map.setView([{c['lat']}, {c['lon']}], {z}, {{animate: false}})")
-    page.wait_for_function("SitmapMap.state.loaded['incidents'] === true")
+    page.wait_for_function("() => SitmapMap.state.loaded['incidents'] === true")
     # The default range is the last 30 days.
     assert page.is_checked("input[name=sm-time][value='30d']")
     assert page.locator("#sm-time > label", has_text="30 ngày qua").locator("input").is_checked()
@@ -213,7 +213,7 @@ def test_phone_patrol_check_in_is_recorded_once_and_updates_the_point(phone, sit
             f"(() => {{ const m = SitmapPhone.state.map; const p = m.latLngToContainerPoint([{lat}, {lon}]);"
             f" const r = m.getContainer().getBoundingClientRect(); return [p.x + r.left + 10, p.y + r.top]; }})()")
         page.mouse.click(x, y)
-        page.wait_for_function("SitmapPhone.state.pos !== null && SitmapPhone.state.pos.how === 'tap'")
+        page.wait_for_function("() => SitmapPhone.state.pos !== null && SitmapPhone.state.pos.how === 'tap'")
         return page.evaluate(f"SitmapPhone.state.map.distance([{lat}, {lon}],"
                              " [SitmapPhone.state.pos.lat, SitmapPhone.state.pos.lon]) < 50")
 
@@ -237,7 +237,7 @@ def test_phone_patrol_check_in_is_recorded_once_and_updates_the_point(phone, sit
 
     rows = _poll(recorded, timeout=10)
     assert len(rows) == 1, rows
-    page.wait_for_function("document.getElementById('pf-queue').textContent === '0'")
+    page.wait_for_function("() => document.getElementById('pf-queue').textContent === '0'")
     assert page.locator("#pf-msg").inner_text() == "Đã gửi (Đã điểm danh)"
     # Another flush round and a reload send nothing again.
     page.evaluate("SitmapPhone.flush()")
@@ -332,8 +332,8 @@ def _quiet_spot(site: Site) -> tuple[float, float]:
 def _click_incident(page, lon: float, lat: float):
     page.evaluate("SitmapMap.state.loaded['incidents'] = false")
     page.evaluate(f"SitmapMap.state.map.setView([{lat}, {lon}], 16, {{animate: false}})")
-    page.wait_for_function("SitmapMap.state.loaded['incidents'] === true")
-    page.wait_for_function("Object.values(SitmapMap.state.leaflet['incidents']._tiles)"
+    page.wait_for_function("() => SitmapMap.state.loaded['incidents'] === true")
+    page.wait_for_function("() => Object.values(SitmapMap.state.leaflet['incidents']._tiles)"
                            ".every(t => t.coords.z === SitmapMap.state.map.getZoom())")
     x, y = page.evaluate(
         f"(() => {{ const p = SitmapMap.state.map.latLngToContainerPoint([{lat}, {lon}]);"
@@ -345,7 +345,7 @@ def _click_incident(page, lon: float, lat: float):
     # Opened where the incident is (not merely where the mouse was), and faded in for the screenshot.
     assert page.evaluate("SitmapMap.state.map._popup.getLatLng().distanceTo"
                          f"(L.latLng({lat}, {lon}))") < 5
-    page.wait_for_function("getComputedStyle(document.querySelector('.leaflet-popup')).opacity === '1'")
+    page.wait_for_function("() => getComputedStyle(document.querySelector('.leaflet-popup')).opacity === '1'")
     return popup
 
 
@@ -460,7 +460,7 @@ def test_live_stream_resumes_after_a_dropped_connection_without_loss_or_repeat(b
         before = _post_incident(site, occurred_at=datetime.now(UTC), description="live before the drop")
         page.wait_for_selector(f"#sm-feed li[data-id='{before}']")
         # Nothing else in flight when the link goes down: only the stream is cut.
-        page.wait_for_function("SitmapMap.state.loaded['communes'] && SitmapMap.state.loaded['incidents']")
+        page.wait_for_function("() => SitmapMap.state.loaded['communes'] && SitmapMap.state.loaded['incidents']")
         first_es = page.evaluate_handle("SitmapMap.state.es")
         last_seen = page.evaluate("SitmapMap.state.lastEventId")
         assert last_seen
