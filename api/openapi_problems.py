@@ -60,13 +60,18 @@ REASONS = {
 EXTRA: dict[tuple[str, str], dict[int, str]] = {
     ("post", "/incidents"): {200: "The same incident was sent again (a safe retry)",
                              409: "Another incident with this id and a different body exists"},
-    ("patch", "/incidents/{incident_id}"): {409: "The version is stale: read the incident again"},
+    ("patch", "/incidents/{incident_id}"): {409: "The version is stale, or the workflow does not allow the step"},
+    ("post", "/patrol-points/{point_id}/visits"): {409: "This visit id was already recorded otherwise"},
+    ("put", "/stations/{station_id}/status"): {409: "The station is closed, or the version is stale"},
     ("get", "/collections/{collection_id}/tiles/WebMercatorQuad/{z}/{y}/{x}"): {
         204: "The tile is empty, or the zoom is outside the layer's zoom range", 304: "Not modified (ETag)"},
     ("get", "/tiles/{collection_id}/{z}/{x}/{y}.mvt"): {
         204: "The tile is empty, or the zoom is outside the layer's zoom range", 304: "Not modified (ETag)"},
 }
 SIGN_IN = frozenset({("post", "/auth/token"), ("post", "/auth/login")})
+# Success bodies FastAPI cannot know the media type of (the route answers a Response of its own).
+MEDIA_TYPES = {("get", "/web/sw.js"): ("text/javascript", {"type": "string"}),
+               ("get", "/web/manifest.json"): ("application/manifest+json", {"type": "object"})}
 PAGE_PARAMETERS = {
     "limit": {"name": "limit", "in": "query", "required": False,
               "description": f"The page size: 1..{MAX_LIMIT} (larger values are clamped), default {DEFAULT_LIMIT}",
@@ -100,8 +105,9 @@ def statuses(method: str, path: str, op: dict[str, Any], is_public: Callable[[st
         found[400] = REASONS[400]
     if has_body:
         found |= {413: REASONS[413], 422: REASONS[422]}
-    if (method, path) in SIGN_IN:
-        found[429] = REASONS[429]
+    if (method, path) in SIGN_IN:  # /auth/login reads its JSON or form body itself: no requestBody declared
+        found |= {400: REASONS[400], 401: "Unknown user name or wrong password", 422: REASONS[422],
+                  429: REASONS[429]}
     found[503] = REASONS[503]
     return found
 
@@ -125,6 +131,10 @@ def install(doc: dict[str, Any], is_public: Callable[[str], bool]) -> dict[str, 
                 body = ({} if code in (204, 304) else {"content": problem} if code >= 400
                         else {"content": {"application/json": {"schema": {}}}})
                 responses.setdefault(str(code), {"description": reason, **body})
+            if (method, path) in MEDIA_TYPES:
+                media, schema = MEDIA_TYPES[method, path]
+                responses.setdefault("200", {"description": "Successful Response"})["content"] = {
+                    media: {"schema": schema}}
             if path in PAGED:
                 op["parameters"] = [{"$ref": f"#/components/parameters/{p['name']}"}
                                     if p.get("name") in PAGE_PARAMETERS and p.get("in") == "query" else p

@@ -122,7 +122,8 @@ def items(layer: Layer, g: Grant, q: Query, props: list[Prop], limit: int, offse
     """One page of (feature, id as text) rows; it fetches limit + 1 rows: the extra one only says whether there
     is a next page. The id names the features read in the audit log."""
     cond, params = where(layer, g, q)
-    query = sql.SQL("SELECT {f}, {id}::text FROM {src}{cond}{order} LIMIT %s OFFSET %s").format(
+    # The id text gets a name of its own: ORDER BY "id" would otherwise sort by this text, not the column.
+    query = sql.SQL("SELECT {f}, {id}::text AS audit_id FROM {src}{cond}{order} LIMIT %s OFFSET %s").format(
         f=feature_json(layer, props), id=sql.Identifier(layer.id_column), src=source(layer), cond=cond,
         order=_order(layer))
     return query, [*params, limit + 1, offset]
@@ -158,7 +159,7 @@ def csv_rows(layer: Layer, g: Grant, q: Query, props: list[Prop], limit: int, of
         shape = sql.SQL("ST_AsText({g}, {d})").format(g=geom, d=sql.Literal(GEOJSON_DIGITS))
     cols = sql.SQL(", ").join(prop_expr(p) for p in props)
     cond, params = where(layer, g, q)
-    query = sql.SQL("SELECT {id}::text, {cols}, {shape} FROM {src}{cond}{order} LIMIT %s OFFSET %s").format(
+    query = sql.SQL("SELECT {id}::text AS csv_id, {cols}, {shape} FROM {src}{cond}{order} LIMIT %s OFFSET %s").format(
         id=sql.Identifier(layer.id_column), cols=cols, shape=shape, src=source(layer), cond=cond,
         order=_order(layer))
     return query, [*params, limit + 1, offset]

@@ -20,3 +20,26 @@ def test_openapi_document_is_valid_openapi_3_0(make_client, empty_db: str) -> No
     paths = set(doc["paths"])
     for expected in ("/collections/{collection_id}/items", "/incidents", "/live", "/auth/token", "/health"):
         assert expected in paths
+
+
+def test_page_parameters_and_problem_responses_are_documented(make_client, empty_db: str) -> None:
+    doc = make_client(empty_db).get("/openapi.json").json()
+    items = doc["paths"]["/collections/{collection_id}/items"]["get"]
+    params = {p["$ref"].rsplit("/", 1)[1] for p in items["parameters"] if "$ref" in p}
+    assert params == {"limit", "offset"}
+    limit = doc["components"]["parameters"]["limit"]["schema"]
+    assert limit == {"type": "integer", "minimum": 1, "maximum": 10_000, "default": 100}
+    problem = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/ProblemDetails"}}}
+    assert doc["components"]["schemas"]["ProblemDetails"]["required"] == ["type", "title", "status", "detail"]
+    expected = {
+        ("get", "/collections/{collection_id}/items"): {"400", "401", "403", "404", "503"},
+        ("post", "/incidents"): {"400", "401", "403", "409", "413", "422", "503"},
+        ("post", "/auth/token"): {"400", "401", "413", "422", "429", "503"},
+        ("get", "/health"): {"503"},
+    }
+    for (method, path), codes in expected.items():
+        responses = doc["paths"][path][method]["responses"]
+        problems = {code for code, r in responses.items() if code >= "400"}
+        assert problems == codes, (method, path, problems)
+        assert all(responses[code]["content"] == problem for code in codes)
+    assert "HTTPValidationError" not in doc["components"]["schemas"]  # sitmap never answers FastAPI's shape

@@ -137,7 +137,7 @@ async def patch_incident(incident_id: uuid.UUID, body: IncidentPatch, request: R
 async def list_incidents(request: Request, conn: Conn, principal: Reader,
                          status: str | None = None, commune: str | None = None, since: datetime | None = None,
                          limit: Annotated[int, Query(ge=1, le=500)] = 100,
-                         offset: Annotated[int, Query(ge=0)] = 0) -> dict[str, Any]:
+                         offset: Annotated[int, Query(ge=0, le=2**63 - 1)] = 0) -> dict[str, Any]:
     rows = await ops.search(conn, principal, remote_addr(request), status=status, unit_code=commune, since=since,
                             limit=limit, offset=offset)
     return {"items": jsonable(rows), "count": len(rows)}
