@@ -61,7 +61,8 @@ EXTRA: dict[tuple[str, str], dict[int, str]] = {
     ("post", "/incidents"): {200: "The same incident was sent again (a safe retry)",
                              409: "Another incident with this id and a different body exists"},
     ("patch", "/incidents/{incident_id}"): {409: "The version is stale, or the workflow does not allow the step"},
-    ("post", "/patrol-points/{point_id}/visits"): {409: "This visit id was already recorded otherwise"},
+    ("post", "/patrol-points/{point_id}/visits"): {200: "The same visit was sent again (a safe retry)",
+                                                   409: "This visit id was already recorded otherwise"},
     ("put", "/stations/{station_id}/status"): {409: "The station is closed, or the version is stale"},
     ("get", "/collections/{collection_id}/tiles/WebMercatorQuad/{z}/{y}/{x}"): {
         204: "The tile is empty, or the zoom is outside the layer's zoom range", 304: "Not modified (ETag)"},
