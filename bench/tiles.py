@@ -168,9 +168,11 @@ def prepare_database(url: str) -> None:
 def add_bench_commander(c: psycopg.Connection) -> None:
     from api.auth import hash_password, token_hash
 
-    c.execute("DELETE FROM app_user WHERE username = 'bench-commander'")
+    # Kept across runs: its reads of incidents (with descriptions) are in the audit log, which refers to it.
     uid = c.execute("INSERT INTO app_user (username, password_hash, role) VALUES ('bench-commander', %s, "
-                    "'commander') RETURNING id", (hash_password(BENCH_TOKEN),)).fetchone()[0]
+                    "'commander') ON CONFLICT (username) DO UPDATE SET role = 'commander', disabled = false "
+                    "RETURNING id", (hash_password(BENCH_TOKEN),)).fetchone()[0]
+    c.execute("DELETE FROM app_session WHERE token_hash = %s", (token_hash(BENCH_TOKEN),))
     c.execute("INSERT INTO app_session (token_hash, user_id, kind, expires_at) "
               "VALUES (%s, %s, 'bearer', now() + interval '1 day')", (token_hash(BENCH_TOKEN), uid))
 
