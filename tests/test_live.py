@@ -71,7 +71,7 @@ def test_filters_scope_and_alerts(world, start_server):
         r = httpx.get(f"{base}/live", params={"commune": "T002"}, headers=world.headers("commander_a"))
         assert r.status_code == 403
         r = httpx.get(f"{base}/live", params={"layers": "cats"}, headers=world.headers("commander"))
-        assert r.status_code == 422 and "patrol-points" in r.json()["detail"]
+        assert r.status_code == 400 and "patrol-points" in r.json()["detail"]
     finally:
         for s in (*streams.values(), only_b):
             s.close()

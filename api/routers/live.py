@@ -39,7 +39,7 @@ from api.problems import Problem
 from api.security import Principal, require_principal
 from api.security import _token as security_token
 from data.ops import events, users
-from data.ops.errors import forbidden, invalid
+from data.ops.errors import bad_parameter, forbidden
 from data.ops.scope import COMMAND_ROLES
 
 log = logging.getLogger("sitmap.live")
@@ -67,8 +67,8 @@ async def _filter(request: Request, principal: Principal, layers: str | None, co
     wanted = [x.strip() for x in (layers or ",".join(LIVE_LAYERS)).split(",") if x.strip()]
     unknown = [x for x in wanted if x not in LIVE_LAYERS]
     if unknown:
-        raise invalid(f"unknown live layer(s) {', '.join(unknown)}; valid: {', '.join(LIVE_LAYERS)}",
-                      field="layers", valid=list(LIVE_LAYERS))
+        raise bad_parameter(f"unknown live layer(s) {', '.join(unknown)}; valid: {', '.join(LIVE_LAYERS)}",
+                            "layers", valid=list(LIVE_LAYERS))
     units = principal.unit_ids
     codes = [c.strip() for raw in communes for c in raw.split(",") if c.strip()]
     if codes:
@@ -78,7 +78,7 @@ async def _filter(request: Request, principal: Principal, layers: str | None, co
             found = dict(await cur.fetchall())
         missing = [c for c in codes if c not in found]
         if missing:
-            raise invalid(f"no commune of 2025 has the code(s) {', '.join(missing)}", field="commune")
+            raise bad_parameter(f"no commune of 2025 has the code(s) {', '.join(missing)}", "commune")
         outside = [c for c in codes if units is not None and found[c] not in units]
         if outside:
             raise forbidden(f"commune(s) {', '.join(outside)} lie outside your communes")
@@ -178,7 +178,8 @@ async def live(request: Request, principal: Annotated[Principal, Depends(require
         try:
             last_event_id = int(header)
         except ValueError as exc:
-            raise invalid(f"Last-Event-ID must be the integer id of an event, not {header!r}") from exc
+            raise bad_parameter(f"Last-Event-ID must be the integer id of an event, not {header!r}",
+                                "Last-Event-ID") from exc
     try:
         hub = await hub_of(request.app)
     except Exception as exc:  # noqa: BLE001 (database unreachable: the client retries, as told by Retry-After)
