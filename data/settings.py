@@ -78,7 +78,6 @@ class Settings(BaseSettings):
     # for any); empty: none. The session cookie is Secure when the request (as the proxy saw it) is https.
     forwarded_allow_ips: str = ""
 
-
     # Input bounds: request bodies over `max_body_bytes` (over `max_batch_body_bytes` for POST
     # /incidents/batch, up to `batch_max_items` items) are refused with 413 before they are read whole; an
     # incident's occurred_at (and a check-in's visited_at) may not be earlier than `earliest_occurred_at`,

@@ -119,19 +119,23 @@ def test_every_acknowledged_write_survives_postmaster_kills_exactly_once(private
     threads = [threading.Thread(target=writer.run, args=(deadline,), daemon=True) for _ in range(CLIENTS)]
     for t in threads:
         t.start()
-    downtimes = []
+    downtimes, acked_at_kill, postmasters = [], [], [private_cluster.running_pid()]
     for k in range(1, KILLS + 1):
         # Kill while writes are flowing: after k/(KILLS+1) of them are acknowledged.
         while len(writer.acknowledged) < k * WRITES // (KILLS + 1) and time.monotonic() < deadline:
             time.sleep(0.01)  # polling the writers' progress
+        acked_at_kill.append(len(writer.acknowledged))
         downtimes.append(_kill_postmaster(private_cluster, deadline))
+        postmasters.append(private_cluster.running_pid())
     for t in threads:
         t.join(max(deadline - time.monotonic(), 0) + 15)
 
     assert writer.refused == []
     assert len(writer.acknowledged) == WRITES, f"{WRITES - len(writer.acknowledged)} writes never acknowledged"
-    assert len(downtimes) == KILLS
-    assert writer.retries > 0, "no write was retried: the kills did not land while writing"
+    assert len(downtimes) == KILLS and len(set(postmasters)) == KILLS + 1, postmasters
+    # Each kill landed while writes were still to come (a fast restart may leave no request failing, since the
+    # pool replaces dead connections at checkout: retries can be 0, and are printed).
+    assert all(n < WRITES for n in acked_at_kill), acked_at_kill
     with psycopg.connect(url) as conn:
         rows, ids, numbers = conn.execute(
             "SELECT count(*), count(DISTINCT id), count(DISTINCT number) FROM incident WHERE description LIKE %s",
@@ -143,5 +147,5 @@ def test_every_acknowledged_write_survives_postmaster_kills_exactly_once(private
     assert rows == ids == numbers == per_write == WRITES
     assert stored == set(writer.acknowledged) == {b["id"] for b in bodies}
     print(f"\n{WRITES} writes, {KILLS} kills, {writer.retries} retries, "
-          f"down {', '.join(f'{d:.1f}' for d in downtimes)} s, "
+          f"down {', '.join(f'{d:.1f}' for d in downtimes)} s, killed after {acked_at_kill} acknowledged, "
           f"{sum(1 for s in writer.acknowledged.values() if s == 200)} acknowledged as replays")
