@@ -55,6 +55,13 @@ class Writer:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def run(self, deadline: float) -> None:
+        try:
+            self._run(deadline)
+        except Exception as exc:  # a writer that dies would lose its writes silently: make it a failure
+            with self.lock:
+                self.refused.append(f"writer died: {exc!r}")
+
+    def _run(self, deadline: float) -> None:
         with httpx.Client(base_url=self.base, timeout=10,
                           headers={"Authorization": f"Bearer {self.token}"}) as http:
             while time.monotonic() < deadline:
@@ -68,7 +75,7 @@ class Writer:
         while time.monotonic() < deadline:
             try:
                 r = http.post("/incidents", json=body)
-            except httpx.TransportError:
+            except httpx.HTTPError:  # connection refused or reset, timeout, a cut-off answer: send again
                 r = None
             if r is not None and r.status_code in (200, 201):
                 with self.lock:
