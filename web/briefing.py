@@ -238,7 +238,9 @@ def chromium_binary() -> str:
 
 def print_html(html_text: str, output: Path, fmt: str, timeout_s: float = 120) -> Path:
     """Render the page with headless Chromium to ``output`` as PDF (one A4 landscape page) or PNG (SHEET_PX)."""
-    with tempfile.TemporaryDirectory(prefix="sitmap-briefing-") as tmp:
+    # Chromium's helper processes may still write into the profile as the browser exits ("directory not
+    # empty" on cleanup, seen in a test run): a leftover temp folder must not fail a briefing already printed.
+    with tempfile.TemporaryDirectory(prefix="sitmap-briefing-", ignore_cleanup_errors=True) as tmp:
         page = Path(tmp) / "briefing.html"
         page.write_text(html_text, encoding="utf-8")
         target = output.resolve()
