@@ -10,9 +10,9 @@ from fastapi import FastAPI
 from api import audit_refusals, headers, nul_guard, openapi30, problems, resilience, security
 from api.body_limit import BodyLimitMiddleware
 from api.database import open_pool
-from api.routers import auth as auth_router
 from api.routers import docs as docs_router
-from api.routers import features, health, incidents, layers_meta, live, patrols, stations, tiles
+from api.routers import health, incidents, live, map_layers, ogc_features, patrols, stations, tiles
+from api.routers import signin as signin_router
 from api.routers import web as web_router
 from data.settings import Settings, get_settings
 
@@ -45,10 +45,10 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
     app.add_middleware(BodyLimitMiddleware, settings=settings)  # 413 for oversized bodies, before reading them
     headers.install(app, settings)  # CSP, nosniff, frame denial; trusted proxies' scheme (outermost)
     app.include_router(health.router)
-    app.include_router(features.router)  # OGC API Features: /, /conformance, /collections...
+    app.include_router(ogc_features.router)  # OGC API Features: /, /conformance, /collections...
     app.include_router(tiles.router)
-    app.include_router(layers_meta.router)
-    for router in (auth_router.router, incidents.router, patrols.router, stations.router, live.router):
+    app.include_router(map_layers.router)
+    for router in (signin_router.router, incidents.router, patrols.router, stations.router, live.router):
         app.include_router(router)
     docs_router.install(app)  # /docs, /redoc
     web_router.install(app)  # /static, /web/*, /search/units; the map answers browsers at /

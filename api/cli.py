@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from data.cluster import Cluster, ClusterError
+from data.db.cluster import Cluster, ClusterError
 from data.settings import get_settings
 
 app = typer.Typer(help="sitmap: situational-awareness map server for provincial and commune police.",
@@ -33,7 +33,7 @@ def _cluster() -> Cluster:
 
 
 def _url() -> str:
-    from data.db import database_url
+    from data.db.connection import database_url
 
     return database_url()
 
@@ -83,7 +83,7 @@ def db_psql(ctx: typer.Context) -> None:
 
 @db_app.command("migrate", help="Create the database if needed and apply all schema migrations.")
 def db_migrate() -> None:
-    from data.migrate import migrate
+    from data.db.migrate import migrate
 
     try:
         migrate(_url())
@@ -98,7 +98,7 @@ def db_migrate() -> None:
 def db_backup(
     output: Annotated[Path | None, typer.Option(help="Backup file to write.")] = None,
 ) -> None:
-    from data.backup import BackupError, backup, default_path, tools_for
+    from data.db.backup import BackupError, backup, default_path, tools_for
 
     url = _url()
     try:
@@ -117,7 +117,7 @@ def db_restore(
     keep_previous: Annotated[bool, typer.Option("--keep-previous", help="Keep the replaced database as "
                                                 "<name>_before_restore_<time> instead of dropping it.")] = False,
 ) -> None:
-    from data.backup import BackupError, NotABackup, restore, tools_for
+    from data.db.backup import BackupError, NotABackup, restore, tools_for
 
     try:
         info = restore(_url(), file, tools_for(), keep_previous=keep_previous)
@@ -208,7 +208,7 @@ def export_briefing(
 ) -> None:
     from zoneinfo import ZoneInfo
 
-    from data.briefing import UnitNotFound
+    from data.ops.briefing import UnitNotFound
     from web.briefing import export
 
     if format not in ("html", "pdf", "png"):

@@ -9,7 +9,7 @@ from fastapi import Request
 from psycopg_pool import AsyncConnectionPool
 
 from api.resilience import CheckedPool
-from data.db import database_url
+from data.db.connection import database_url
 from data.settings import Settings
 
 # psycopg prepares a statement after a few executions; PostgreSQL may then switch it to a generic plan that

@@ -9,7 +9,7 @@ injected script does not run. Styles may be inline (folium, Leaflet and ReDoc wr
 ``SITMAP_FORWARDED_ALLOW_IPS`` names the proxies whose ``X-Forwarded-Proto``/``X-Forwarded-For`` are
 believed (uvicorn's ProxyHeadersMiddleware, installed by the app itself so that it holds however the app is
 served): the request scheme then says whether the browser used https (the session cookie is then Secure,
-api/routers/auth.py) and the client address is the browser's (the per-address sign-in limit).
+api/routers/signin.py) and the client address is the browser's (the per-address sign-in limit).
 """
 
 from __future__ import annotations

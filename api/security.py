@@ -12,7 +12,7 @@ notification is lost); every other route looks the session up on each request.
 
 Role and commune scope are then checked by each router's dependency (``require_roles``) and, for rows,
 in the SQL of ``data/ops`` (see ``data.ops.scope.in_scope``). Cookie-authenticated writes must carry
-``X-Requested-With`` (CSRF; see ``api/auth.py``).
+``X-Requested-With`` (CSRF; see ``api/credentials.py``).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from fastapi import FastAPI, Request
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from api import auth, session_cache
+from api import credentials, session_cache
 from api.problems import Problem, problem_response
 from data.ops import users
 
@@ -68,7 +68,7 @@ def _token(headers: Headers) -> tuple[str | None, str]:
         return authz[7:].strip() or None, "bearer"
     for part in headers.get("cookie", "").split(";"):
         name, _, value = part.strip().partition("=")
-        if name == auth.COOKIE_NAME and value:
+        if name == credentials.COOKIE_NAME and value:
             return value, "cookie"
     return None, "none"
 
@@ -88,7 +88,7 @@ class AuthMiddleware:
         path = scope["path"]
         state = scope.setdefault("state", {})
         principal = None
-        if token and is_public(path) and (via != "cookie" or scope["method"] in auth.SAFE_METHODS):
+        if token and is_public(path) and (via != "cookie" or scope["method"] in credentials.SAFE_METHODS):
             # Public at the gate: the session is looked up only if the route asks who is calling
             # (optional_principal), still at request time. Public-layer tiles never ask, saving a round trip.
             state["principal_token"] = (token, via)
@@ -103,8 +103,8 @@ class AuthMiddleware:
             await problem_response(401, "Not signed in", detail, path, "not-signed-in",
                                    headers={"WWW-Authenticate": "Bearer"})(scope, receive, send)
             return
-        if (principal is not None and via == "cookie" and scope["method"] not in auth.SAFE_METHODS
-                and not headers.get(auth.CSRF_HEADER) and not path.startswith("/auth/")):
+        if (principal is not None and via == "cookie" and scope["method"] not in credentials.SAFE_METHODS
+                and not headers.get(credentials.CSRF_HEADER) and not path.startswith("/auth/")):
             await problem_response(
                 403, "Forbidden", "a write authenticated by the session cookie must carry the header "
                 "'X-Requested-With' (any value) to prove it comes from the map page (CSRF protection)", path,
@@ -115,7 +115,7 @@ class AuthMiddleware:
 
 async def _lookup(app, token: str, via: str) -> Principal | None:
     async with app.state.pool.connection() as conn:
-        found = await users.session_user(conn, auth.token_hash(token))
+        found = await users.session_user(conn, credentials.token_hash(token))
     return None if found is None else Principal(found.user_id, found.username, found.role, found.unit_ids, via)
 
 
@@ -124,7 +124,7 @@ async def _cached_lookup(app, token: str, via: str) -> Principal | None:
     cache = session_cache.of(app)
     if not cache.listening:
         _start_listener(app, cache)
-    key = auth.token_hash(token)
+    key = credentials.token_hash(token)
     found = cache.get(key)
     if found is None:
         generation = cache.generation

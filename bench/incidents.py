@@ -24,8 +24,8 @@ from pathlib import Path
 
 import httpx
 
-from data.cluster import Cluster
-from data.migrate import migrate
+from data.db.cluster import Cluster
+from data.db.migrate import migrate
 from data.settings import get_settings
 from tests.opsworld import IN_A, World, build_world, incident_body
 

@@ -21,8 +21,8 @@ import time
 import httpx
 import psycopg
 
-from data.cluster import Cluster
-from data.migrate import migrate
+from data.db.cluster import Cluster
+from data.db.migrate import migrate
 from data.settings import get_settings
 
 
@@ -73,11 +73,11 @@ def main() -> None:
     try:
         url = cluster.url("bench_signin")
         migrate(url)
-        from api import auth
+        from api import credentials
 
         with psycopg.connect(url, autocommit=True) as conn:
             conn.execute("INSERT INTO app_user (username, password_hash, role) VALUES ('bench', %s, 'admin')",
-                         (auth.hash_password("right"),))
+                         (credentials.hash_password("right"),))
         port = free_port()
         env = {**os.environ, "DATABASE_URL": url, "PYTHONPATH": args.code,
                "SITMAP_SIGNIN_MAX_FAILURES_PER_USER": "100000000", "SITMAP_SIGNIN_MAX_FAILURES_PER_ADDR": "100000000"}

@@ -40,8 +40,8 @@ import httpx
 import psycopg
 
 from data import vocab
-from data.db import ensure_database
-from data.migrate import migrate
+from data.db.connection import ensure_database
+from data.db.migrate import migrate
 from data.settings import get_settings
 
 WORK = Path("/var/tmp/sitmap-bench")
@@ -117,7 +117,7 @@ def bench_url() -> str:
     if s.database_url:
         parts = urlsplit(s.database_url.replace("postgresql+psycopg://", "postgresql://"))
         return parts._replace(path="/sitmap_bench").geturl()
-    from data.cluster import Cluster
+    from data.db.cluster import Cluster
 
     cluster = Cluster.from_settings(s)
     cluster.start()
@@ -166,7 +166,7 @@ def prepare_database(url: str) -> None:
 
 
 def add_bench_commander(c: psycopg.Connection) -> None:
-    from api.auth import hash_password, token_hash
+    from api.credentials import hash_password, token_hash
 
     # Kept across runs: its reads of incidents (with descriptions) are in the audit log, which refers to it.
     uid = c.execute("INSERT INTO app_user (username, password_hash, role) VALUES ('bench-commander', %s, "

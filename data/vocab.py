@@ -36,6 +36,17 @@ UNIT_KINDS = (
     Term("township", "Thị trấn", "Township"),
 )
 
+# Named groups of unit kinds: "the communes" of an era are its units of these kinds, "the districts" those.
+COMMUNE_LEVEL_KINDS = ("commune", "ward", "township")
+DISTRICT_LEVEL_KINDS = ("district", "city", "town")
+assert {*COMMUNE_LEVEL_KINDS, *DISTRICT_LEVEL_KINDS} <= set(codes(UNIT_KINDS)), "unit-kind groups must be UNIT_KINDS"
+
+
+def kinds_sql(column: str, kinds: tuple[str, ...]) -> str:
+    """SQL condition ``column IN (...)`` for a group of vocabulary codes (trusted constants, never client input)."""
+    return f"{column} IN ({', '.join(repr(k) for k in kinds)})"
+
+
 STATION_KINDS = (
     Term("commune_police", "Công an xã/phường", "Commune police"),
     Term("district_police", "Công an huyện", "District police"),

@@ -1,10 +1,9 @@
-"""The layers sitmap serves, one declaration each. Adding a layer is adding one ``register(Layer(...))``."""
+"""The layers sitmap serves, one declaration each. Adding a layer is adding one ``Layer(...)`` to ``LAYERS``."""
 
 from __future__ import annotations
 
 from data import vocab
 from layers.model import Access, Layer, Prop, Style
-from layers.registry import register
 
 ALL_ROLES = frozenset(vocab.codes(vocab.ROLES))
 PUBLIC = Access(public=True)
@@ -26,228 +25,231 @@ UNIT_PROPS = (
 # The name of a feature's commune, next to its unit_id, for people reading features (not in tiles).
 UNIT_NAME = Prop("unit_name", "string", "Tên xã, phường", "Commune name",
                  expr="(SELECT u.name FROM admin_unit u WHERE u.id = unit_id)", filterable=False, in_tiles=False)
-COMMUNE_KINDS = "kind IN ('commune', 'ward', 'township')"
+COMMUNE_KINDS = vocab.kinds_sql("kind", vocab.COMMUNE_LEVEL_KINDS)
 
-register(Layer(
-    id="communes", order=10,
-    title_vi="Xã, phường (từ 1/7/2025)", title_en="Communes and wards (from 1 July 2025)",
-    description="The commune-level units of the two-tier local government in force from 1 July 2025.",
-    source="admin_unit", where=f"era = '2025' AND {COMMUNE_KINDS}", geometry_type="MultiPolygon",
-    properties=UNIT_PROPS, access=PUBLIC, tables=("admin_unit",), minzoom=5, maxzoom=18, simplify_px=0.5,
-    style=Style(color="#1f4e9c", fill_opacity=0.05, width=2),
-))
-
-register(Layer(
-    id="communes-pre2025", order=11,
-    title_vi="Xã, phường, thị trấn (trước 7/2025)", title_en="Communes before July 2025",
-    description="The 129 commune-level units in force until 30 June 2025, kept for before/after analysis.",
-    source="admin_unit", where=f"era = 'pre2025' AND {COMMUNE_KINDS}", geometry_type="MultiPolygon",
-    properties=UNIT_PROPS, access=PUBLIC, tables=("admin_unit",), minzoom=5, maxzoom=18, simplify_px=0.5,
-    style=Style(color="#7a5c99", fill_opacity=0.03, width=1),
-))
-
-register(Layer(
-    id="districts-pre2025", order=12,
-    title_vi="Huyện, thị xã, thành phố (trước 7/2025)", title_en="Districts before July 2025",
-    description="The 10 district-level units abolished with the two-tier reorganisation of July 2025.",
-    source="admin_unit", where="era = 'pre2025' AND kind IN ('district', 'city', 'town')",
-    geometry_type="MultiPolygon", properties=UNIT_PROPS, access=PUBLIC, tables=("admin_unit",),
-    minzoom=4, maxzoom=16, simplify_px=0.5, style=Style(color="#444444", fill_opacity=0.0, width=3),
-))
-
-register(Layer(
-    id="stations", order=30,
-    title_vi="Trụ sở công an", title_en="Police stations",
-    description="Police premises with their headquarters status; by default those in service today "
-                "(pass datetime to see another date, e.g. the former district police before March 2025).",
-    source="station", geometry_type="Point",
-    properties=(
-        Prop("code", "string", "Mã", "Code"),
-        Prop("name", "string", "Tên", "Name"),
-        terms_prop("kind", vocab.STATION_KINDS, "Loại", "Kind"),
-        terms_prop("hq_status", vocab.HQ_STATUSES, "Tình trạng trụ sở", "Headquarters status"),
-        Prop("officers", "integer", "Số cán bộ", "Officers"),
-        Prop("unit_id", "integer", "Đơn vị hành chính", "Administrative unit"),
-        UNIT_NAME,
-        Prop("contact", "string", "Liên hệ", "Contact", filterable=False),
-        Prop("valid_from", "date", "Hiệu lực từ", "Valid from"),
-        Prop("valid_to", "date", "Hiệu lực đến", "Valid to"),
+# Every layer sitmap serves; layers/registry.py reads this tuple (nothing registers itself on import).
+LAYERS: tuple[Layer, ...] = (
+    Layer(
+        id="communes", order=10,
+        title_vi="Xã, phường (từ 1/7/2025)", title_en="Communes and wards (from 1 July 2025)",
+        description="The commune-level units of the two-tier local government in force from 1 July 2025.",
+        source="admin_unit", where=f"era = '2025' AND {COMMUNE_KINDS}", geometry_type="MultiPolygon",
+        properties=UNIT_PROPS, access=PUBLIC, tables=("admin_unit",), minzoom=5, maxzoom=18, simplify_px=0.5,
+        style=Style(color="#1f4e9c", fill_opacity=0.05, width=2),
     ),
-    access=PUBLIC, tables=("station",), time_start="valid_from", time_end="valid_to", default_current=True,
-    minzoom=6, render="geojson",
-    style=Style(by="hq_status", radius=7, colors={
-        "independent": "#1a7f37", "shared": "#d4a017", "under_construction": "#e06c00", "planned": "#8c8c8c"}),
-))
 
-register(Layer(
-    id="villages", order=40,
-    title_vi="Bản, thôn, tổ dân phố", title_en="Villages and hamlets",
-    description="Populated places (bản, thôn, tổ dân phố) with their population.",
-    source="settlement", geometry_type="Point",
-    properties=(
-        Prop("name", "string", "Tên", "Name"),
-        terms_prop("kind", vocab.SETTLEMENT_KINDS, "Loại", "Kind"),
-        Prop("population", "integer", "Dân số", "Population"),
-        Prop("unit_id", "integer", "Xã, phường", "Commune"),
-        UNIT_NAME,
+    Layer(
+        id="communes-pre2025", order=11,
+        title_vi="Xã, phường, thị trấn (trước 7/2025)", title_en="Communes before July 2025",
+        description="The 129 commune-level units in force until 30 June 2025, kept for before/after analysis.",
+        source="admin_unit", where=f"era = 'pre2025' AND {COMMUNE_KINDS}", geometry_type="MultiPolygon",
+        properties=UNIT_PROPS, access=PUBLIC, tables=("admin_unit",), minzoom=5, maxzoom=18, simplify_px=0.5,
+        style=Style(color="#7a5c99", fill_opacity=0.03, width=1),
     ),
-    access=PUBLIC, tables=("settlement",), minzoom=8, priority="population DESC NULLS LAST, id",
-    style=Style(color="#6b4f2a", radius=3),
-))
 
-register(Layer(
-    id="roads", order=20,
-    title_vi="Đường giao thông", title_en="Roads",
-    description="The road graph used for travel-time analysis, by road class.",
-    source="road_edge", geometry_type="LineString",
-    properties=(
-        Prop("ref", "string", "Số hiệu", "Reference"),
-        Prop("name", "string", "Tên", "Name"),
-        terms_prop("road_class", vocab.ROAD_CLASSES, "Cấp đường", "Road class"),
-        Prop("length_m", "number", "Chiều dài (m)", "Length (m)"),
-        Prop("speed_kmh", "number", "Tốc độ (km/h)", "Speed (km/h)"),
+    Layer(
+        id="districts-pre2025", order=12,
+        title_vi="Huyện, thị xã, thành phố (trước 7/2025)", title_en="Districts before July 2025",
+        description="The 10 district-level units abolished with the two-tier reorganisation of July 2025.",
+        source="admin_unit", where=f"era = 'pre2025' AND {vocab.kinds_sql('kind', vocab.DISTRICT_LEVEL_KINDS)}",
+        geometry_type="MultiPolygon", properties=UNIT_PROPS, access=PUBLIC, tables=("admin_unit",),
+        minzoom=4, maxzoom=16, simplify_px=0.5, style=Style(color="#444444", fill_opacity=0.0, width=3),
     ),
-    access=PUBLIC, tables=("road_edge",), minzoom=6, simplify_px=0.5,
-    priority=f"{vocab.rank_sql('road_class', vocab.ROAD_CLASSES)}, id",
-    style=Style(by="road_class", colors={"national": "#d7301f", "provincial": "#fc8d59", "commune": "#7f7f7f",
-                                         "village_track": "#b0b0b0", "footpath": "#cccccc"}),
-))
 
-register(Layer(
-    id="patrol-points", order=50,
-    title_vi="Điểm tuần tra", title_en="Patrol points",
-    description="Checkpoints, tip-off mailboxes and self-governing model points, with the last accepted "
-                "visit and whether a visit is overdue (computed at request time).",
-    source="""SELECT p.id, p.name, p.kind, p.unit_id, p.station_id, p.model_name, p.visit_interval_hours,
-                     v.last_visit_at,
-                     (v.last_visit_at IS NULL
-                      OR v.last_visit_at < now() - make_interval(hours => p.visit_interval_hours)) AS overdue,
-                     p.geom, p.geom_3857
-                FROM patrol_point p
-                LEFT JOIN LATERAL (SELECT max(visited_at) AS last_visit_at FROM patrol_visit
-                                    WHERE patrol_point_id = p.id AND accepted) v ON true""",
-    geometry_type="Point",
-    properties=(
-        Prop("name", "string", "Tên", "Name"),
-        terms_prop("kind", vocab.PATROL_POINT_KINDS, "Loại", "Kind"),
-        Prop("unit_id", "integer", "Xã, phường", "Commune"),
-        UNIT_NAME,
-        Prop("station_id", "integer", "Trụ sở phụ trách", "Station"),
-        Prop("model_name", "string", "Mô hình", "Model"),
-        Prop("visit_interval_hours", "integer", "Chu kỳ tuần tra (giờ)", "Visit interval (hours)"),
-        Prop("last_visit_at", "datetime", "Lần tuần tra gần nhất", "Last visit"),
-        Prop("overdue", "boolean", "Quá hạn tuần tra", "Visit overdue"),
+    Layer(
+        id="stations", order=30,
+        title_vi="Trụ sở công an", title_en="Police stations",
+        description="Police premises with their headquarters status; by default those in service today "
+                    "(pass datetime to see another date, e.g. the former district police before March 2025).",
+        source="station", geometry_type="Point",
+        properties=(
+            Prop("code", "string", "Mã", "Code"),
+            Prop("name", "string", "Tên", "Name"),
+            terms_prop("kind", vocab.STATION_KINDS, "Loại", "Kind"),
+            terms_prop("hq_status", vocab.HQ_STATUSES, "Tình trạng trụ sở", "Headquarters status"),
+            Prop("officers", "integer", "Số cán bộ", "Officers"),
+            Prop("unit_id", "integer", "Đơn vị hành chính", "Administrative unit"),
+            UNIT_NAME,
+            Prop("contact", "string", "Liên hệ", "Contact", filterable=False),
+            Prop("valid_from", "date", "Hiệu lực từ", "Valid from"),
+            Prop("valid_to", "date", "Hiệu lực đến", "Valid to"),
+        ),
+        access=PUBLIC, tables=("station",), time_start="valid_from", time_end="valid_to", default_current=True,
+        minzoom=6, render="geojson",
+        style=Style(by="hq_status", radius=7, colors={
+            "independent": "#1a7f37", "shared": "#d4a017", "under_construction": "#e06c00", "planned": "#8c8c8c"}),
     ),
-    access=SIGNED_IN_BY_COMMUNE, tables=("patrol_point", "patrol_visit"), minzoom=8, volatile_seconds=60,
-    priority="overdue DESC, id",
-    style=Style(by="overdue", radius=4, colors={"true": "#d73027", "false": "#1a9850"}),
-))
 
-register(Layer(
-    id="incidents", order=60,
-    title_vi="Vụ việc", title_en="Incidents",
-    description="Reported incidents by category, severity and status. Tiles keep the most serious and most "
-                "recent first when a tile must be capped.",
-    source="incident", geometry_type="Point", id_type="uuid", tile_feature_id="number",
-    properties=(
-        Prop("number", "integer", "Số vụ việc", "Incident number"),
-        terms_prop("category", vocab.INCIDENT_CATEGORIES, "Loại vụ việc", "Category"),
-        terms_prop("severity", vocab.INCIDENT_SEVERITIES, "Mức độ", "Severity"),
-        terms_prop("status", vocab.INCIDENT_STATUSES, "Trạng thái", "Status"),
-        terms_prop("source", vocab.INCIDENT_SOURCES, "Nguồn tin", "Source"),
-        Prop("occurred_at", "datetime", "Thời điểm xảy ra", "Occurred at"),
-        Prop("reported_at", "datetime", "Thời điểm tiếp nhận", "Reported at", in_tiles=False),
-        Prop("unit_id", "integer", "Xã, phường", "Commune"),
-        UNIT_NAME,
-        Prop("accuracy_m", "number", "Sai số vị trí (m)", "Position accuracy (m)", in_tiles=False),
-        Prop("description", "string", "Nội dung", "Description", personal=True, filterable=False,
-             in_tiles=False),
-        Prop("reporter_name", "string", "Người báo tin", "Reporter", personal=True, filterable=False,
-             in_tiles=False),
+    Layer(
+        id="villages", order=40,
+        title_vi="Bản, thôn, tổ dân phố", title_en="Villages and hamlets",
+        description="Populated places (bản, thôn, tổ dân phố) with their population.",
+        source="settlement", geometry_type="Point",
+        properties=(
+            Prop("name", "string", "Tên", "Name"),
+            terms_prop("kind", vocab.SETTLEMENT_KINDS, "Loại", "Kind"),
+            Prop("population", "integer", "Dân số", "Population"),
+            Prop("unit_id", "integer", "Xã, phường", "Commune"),
+            UNIT_NAME,
+        ),
+        access=PUBLIC, tables=("settlement",), minzoom=8, priority="population DESC NULLS LAST, id",
+        style=Style(color="#6b4f2a", radius=3),
     ),
-    access=SIGNED_IN_BY_COMMUNE, tables=("incident",), time_start="occurred_at", minzoom=6,
-    priority="severity_rank DESC, occurred_at DESC", tile_cap=4000,  # a stored vocab.rank_sql() (migration 0012)
-    style=Style(by="category", radius=4, colors={
-        "drugs": "#e41a1c", "theft": "#377eb8", "human_trafficking": "#984ea3",
-        "illegal_border_crossing": "#ff7f00", "weapons_explosives": "#a65628", "illegal_religion": "#f781bf",
-        "high_tech_fraud": "#4daf4a", "public_order": "#ffd92f", "traffic": "#66c2a5", "other": "#999999"}),
-))
 
-register(Layer(
-    id="key-areas", order=70,
-    title_vi="Địa bàn trọng điểm", title_en="Key areas",
-    description="Key-area designations (key and complex, drug key, safe, transformed); by default those in "
-                "force today.",
-    source="designation", geometry_type="MultiPolygon",
-    properties=(
-        terms_prop("kind", vocab.DESIGNATION_KINDS, "Loại địa bàn", "Kind"),
-        terms_prop("status", vocab.DESIGNATION_STATUSES, "Trạng thái", "Status"),
-        Prop("unit_id", "integer", "Xã, phường", "Commune"),
-        UNIT_NAME,
-        Prop("valid_from", "date", "Hiệu lực từ", "Valid from"),
-        Prop("valid_to", "date", "Hiệu lực đến", "Valid to"),
-        Prop("decided_at", "datetime", "Ngày quyết định", "Decided at"),
+    Layer(
+        id="roads", order=20,
+        title_vi="Đường giao thông", title_en="Roads",
+        description="The road graph used for travel-time analysis, by road class.",
+        source="road_edge", geometry_type="LineString",
+        properties=(
+            Prop("ref", "string", "Số hiệu", "Reference"),
+            Prop("name", "string", "Tên", "Name"),
+            terms_prop("road_class", vocab.ROAD_CLASSES, "Cấp đường", "Road class"),
+            Prop("length_m", "number", "Chiều dài (m)", "Length (m)"),
+            Prop("speed_kmh", "number", "Tốc độ (km/h)", "Speed (km/h)"),
+        ),
+        access=PUBLIC, tables=("road_edge",), minzoom=6, simplify_px=0.5,
+        priority=f"{vocab.rank_sql('road_class', vocab.ROAD_CLASSES)}, id",
+        style=Style(by="road_class", colors={"national": "#d7301f", "provincial": "#fc8d59", "commune": "#7f7f7f",
+                                             "village_track": "#b0b0b0", "footpath": "#cccccc"}),
     ),
-    access=SIGNED_IN_BY_COMMUNE, tables=("designation",), time_start="valid_from", time_end="valid_to",
-    default_current=True, minzoom=6, simplify_px=0.5,
-    priority=f"{vocab.rank_sql('status', vocab.DESIGNATION_STATUSES)}, id",
-    style=Style(by="kind", fill_opacity=0.3, colors={
-        "key_complex": "#d7191c", "drug_key": "#7b3294", "safe_standard": "#1a9641", "transformed": "#2c7bb6"}),
-))
 
-register(Layer(
-    id="hotspots", order=80,
-    title_vi="Điểm nóng", title_en="Hot spots",
-    description="Cells of the latest hot-spot analysis run (Getis-Ord Gi*), with their class and trend.",
-    source="""SELECT c.id, c.run_id, c.cell, c.count, c.z, c.p, c."class" AS hotspot_class, c.trend,
-                     c.unit_id, r.created_at AS run_at, r.category, c.geom, c.geom_3857
-                FROM hotspot_cell c JOIN hotspot_run r ON r.id = c.run_id
-               WHERE c.run_id = (SELECT id FROM hotspot_run ORDER BY created_at DESC, id DESC LIMIT 1)""",
-    geometry_type="Polygon",
-    properties=(
-        Prop("cell", "string", "Ô lưới", "Cell"),
-        Prop("count", "integer", "Số vụ việc", "Incidents"),
-        Prop("z", "number", "Điểm z", "z-score", filterable=False),
-        Prop("p", "number", "Giá trị p", "p-value", filterable=False),
-        terms_prop("hotspot_class", vocab.HOTSPOT_CLASSES, "Phân loại", "Class"),
-        terms_prop("trend", vocab.TRENDS, "Xu hướng", "Trend"),
-        Prop("category", "string", "Loại vụ việc", "Incident category"),
-        Prop("run_id", "integer", "Lần phân tích", "Analysis run"),
-        Prop("unit_id", "integer", "Xã, phường", "Commune"),
-        UNIT_NAME,
+    Layer(
+        id="patrol-points", order=50,
+        title_vi="Điểm tuần tra", title_en="Patrol points",
+        description="Checkpoints, tip-off mailboxes and self-governing model points, with the last accepted "
+                    "visit and whether a visit is overdue (computed at request time).",
+        source="""SELECT p.id, p.name, p.kind, p.unit_id, p.station_id, p.model_name, p.visit_interval_hours,
+                         v.last_visit_at,
+                         (v.last_visit_at IS NULL
+                          OR v.last_visit_at < now() - make_interval(hours => p.visit_interval_hours)) AS overdue,
+                         p.geom, p.geom_3857
+                    FROM patrol_point p
+                    LEFT JOIN LATERAL (SELECT max(visited_at) AS last_visit_at FROM patrol_visit
+                                        WHERE patrol_point_id = p.id AND accepted) v ON true""",
+        geometry_type="Point",
+        properties=(
+            Prop("name", "string", "Tên", "Name"),
+            terms_prop("kind", vocab.PATROL_POINT_KINDS, "Loại", "Kind"),
+            Prop("unit_id", "integer", "Xã, phường", "Commune"),
+            UNIT_NAME,
+            Prop("station_id", "integer", "Trụ sở phụ trách", "Station"),
+            Prop("model_name", "string", "Mô hình", "Model"),
+            Prop("visit_interval_hours", "integer", "Chu kỳ tuần tra (giờ)", "Visit interval (hours)"),
+            Prop("last_visit_at", "datetime", "Lần tuần tra gần nhất", "Last visit"),
+            Prop("overdue", "boolean", "Quá hạn tuần tra", "Visit overdue"),
+        ),
+        access=SIGNED_IN_BY_COMMUNE, tables=("patrol_point", "patrol_visit"), minzoom=8, volatile_seconds=60,
+        priority="overdue DESC, id",
+        style=Style(by="overdue", radius=4, colors={"true": "#d73027", "false": "#1a9850"}),
     ),
-    access=SIGNED_IN_BY_COMMUNE, tables=("hotspot_run", "hotspot_cell"), minzoom=6,
-    style=Style(by="hotspot_class", fill_opacity=0.45, colors={
-        "hot_99": "#b2182b", "hot_95": "#ef8a62", "hot_90": "#fddbc7", "not_significant": "#f7f7f7",
-        "cold_90": "#d1e5f0", "cold_95": "#67a9cf", "cold_99": "#2166ac"}),
-))
 
-register(Layer(
-    id="service-stats", order=90,
-    title_vi="Thủ tục hành chính", title_en="Administrative procedures",
-    description="Administrative-procedure dossiers per commune and period, as reported (the reports' figures "
-                "do not always add up; they are shown as reported).",
-    source="""SELECT s.id, s.unit_id, u.name AS unit_name, s.agency, s.period_start, s.period_end, s.received,
-                     s.online, s.in_person, s.early, s.on_time, s.on_time_or_early, s.overdue, s.in_progress,
-                     s.source, u.geom, u.geom_3857
-                FROM service_stat s JOIN admin_unit u ON u.id = s.unit_id""",
-    geometry_type="MultiPolygon",
-    properties=(
-        Prop("unit_id", "integer", "Xã, phường", "Commune"),
-        Prop("unit_name", "string", "Tên xã, phường", "Commune name"),
-        terms_prop("agency", vocab.SERVICE_AGENCIES, "Cơ quan", "Agency"),
-        Prop("period_start", "date", "Từ ngày", "Period start"),
-        Prop("period_end", "date", "Đến ngày", "Period end"),
-        Prop("received", "integer", "Hồ sơ tiếp nhận", "Received"),
-        Prop("online", "integer", "Trực tuyến", "Online"),
-        Prop("in_person", "integer", "Trực tiếp", "In person"),
-        Prop("early", "integer", "Trước hạn", "Early"),
-        Prop("on_time", "integer", "Đúng hạn", "On time"),
-        Prop("on_time_or_early", "integer", "Đúng hạn và trước hạn", "On time or early"),
-        Prop("overdue", "integer", "Quá hạn", "Overdue"),
-        Prop("in_progress", "integer", "Đang giải quyết", "In progress"),
-        Prop("source", "string", "Nguồn số liệu", "Source", filterable=False, in_tiles=False),
+    Layer(
+        id="incidents", order=60,
+        title_vi="Vụ việc", title_en="Incidents",
+        description="Reported incidents by category, severity and status. Tiles keep the most serious and most "
+                    "recent first when a tile must be capped.",
+        source="incident", geometry_type="Point", id_type="uuid", tile_feature_id="number",
+        properties=(
+            Prop("number", "integer", "Số vụ việc", "Incident number"),
+            terms_prop("category", vocab.INCIDENT_CATEGORIES, "Loại vụ việc", "Category"),
+            terms_prop("severity", vocab.INCIDENT_SEVERITIES, "Mức độ", "Severity"),
+            terms_prop("status", vocab.INCIDENT_STATUSES, "Trạng thái", "Status"),
+            terms_prop("source", vocab.INCIDENT_SOURCES, "Nguồn tin", "Source"),
+            Prop("occurred_at", "datetime", "Thời điểm xảy ra", "Occurred at"),
+            Prop("reported_at", "datetime", "Thời điểm tiếp nhận", "Reported at", in_tiles=False),
+            Prop("unit_id", "integer", "Xã, phường", "Commune"),
+            UNIT_NAME,
+            Prop("accuracy_m", "number", "Sai số vị trí (m)", "Position accuracy (m)", in_tiles=False),
+            Prop("description", "string", "Nội dung", "Description", personal=True, filterable=False,
+                 in_tiles=False),
+            Prop("reporter_name", "string", "Người báo tin", "Reporter", personal=True, filterable=False,
+                 in_tiles=False),
+        ),
+        access=SIGNED_IN_BY_COMMUNE, tables=("incident",), time_start="occurred_at", minzoom=6,
+        priority="severity_rank DESC, occurred_at DESC", tile_cap=4000,  # a stored vocab.rank_sql() (migration 0012)
+        style=Style(by="category", radius=4, colors={
+            "drugs": "#e41a1c", "theft": "#377eb8", "human_trafficking": "#984ea3",
+            "illegal_border_crossing": "#ff7f00", "weapons_explosives": "#a65628", "illegal_religion": "#f781bf",
+            "high_tech_fraud": "#4daf4a", "public_order": "#ffd92f", "traffic": "#66c2a5", "other": "#999999"}),
     ),
-    access=PUBLIC, tables=("service_stat", "admin_unit"), time_start="period_start", time_end="period_end",
-    minzoom=5, simplify_px=0.5, style=Style(color="#2b8cbe", fill_opacity=0.35),
-))
+
+    Layer(
+        id="key-areas", order=70,
+        title_vi="Địa bàn trọng điểm", title_en="Key areas",
+        description="Key-area designations (key and complex, drug key, safe, transformed); by default those in "
+                    "force today.",
+        source="designation", geometry_type="MultiPolygon",
+        properties=(
+            terms_prop("kind", vocab.DESIGNATION_KINDS, "Loại địa bàn", "Kind"),
+            terms_prop("status", vocab.DESIGNATION_STATUSES, "Trạng thái", "Status"),
+            Prop("unit_id", "integer", "Xã, phường", "Commune"),
+            UNIT_NAME,
+            Prop("valid_from", "date", "Hiệu lực từ", "Valid from"),
+            Prop("valid_to", "date", "Hiệu lực đến", "Valid to"),
+            Prop("decided_at", "datetime", "Ngày quyết định", "Decided at"),
+        ),
+        access=SIGNED_IN_BY_COMMUNE, tables=("designation",), time_start="valid_from", time_end="valid_to",
+        default_current=True, minzoom=6, simplify_px=0.5,
+        priority=f"{vocab.rank_sql('status', vocab.DESIGNATION_STATUSES)}, id",
+        style=Style(by="kind", fill_opacity=0.3, colors={
+            "key_complex": "#d7191c", "drug_key": "#7b3294", "safe_standard": "#1a9641", "transformed": "#2c7bb6"}),
+    ),
+
+    Layer(
+        id="hotspots", order=80,
+        title_vi="Điểm nóng", title_en="Hot spots",
+        description="Cells of the latest hot-spot analysis run (Getis-Ord Gi*), with their class and trend.",
+        source="""SELECT c.id, c.run_id, c.cell, c.count, c.z, c.p, c."class" AS hotspot_class, c.trend,
+                         c.unit_id, r.created_at AS run_at, r.category, c.geom, c.geom_3857
+                    FROM hotspot_cell c JOIN hotspot_run r ON r.id = c.run_id
+                   WHERE c.run_id = (SELECT id FROM hotspot_run ORDER BY created_at DESC, id DESC LIMIT 1)""",
+        geometry_type="Polygon",
+        properties=(
+            Prop("cell", "string", "Ô lưới", "Cell"),
+            Prop("count", "integer", "Số vụ việc", "Incidents"),
+            Prop("z", "number", "Điểm z", "z-score", filterable=False),
+            Prop("p", "number", "Giá trị p", "p-value", filterable=False),
+            terms_prop("hotspot_class", vocab.HOTSPOT_CLASSES, "Phân loại", "Class"),
+            terms_prop("trend", vocab.TRENDS, "Xu hướng", "Trend"),
+            Prop("category", "string", "Loại vụ việc", "Incident category"),
+            Prop("run_id", "integer", "Lần phân tích", "Analysis run"),
+            Prop("unit_id", "integer", "Xã, phường", "Commune"),
+            UNIT_NAME,
+        ),
+        access=SIGNED_IN_BY_COMMUNE, tables=("hotspot_run", "hotspot_cell"), minzoom=6,
+        style=Style(by="hotspot_class", fill_opacity=0.45, colors={
+            "hot_99": "#b2182b", "hot_95": "#ef8a62", "hot_90": "#fddbc7", "not_significant": "#f7f7f7",
+            "cold_90": "#d1e5f0", "cold_95": "#67a9cf", "cold_99": "#2166ac"}),
+    ),
+
+    Layer(
+        id="service-stats", order=90,
+        title_vi="Thủ tục hành chính", title_en="Administrative procedures",
+        description="Administrative-procedure dossiers per commune and period, as reported (the reports' figures "
+                    "do not always add up; they are shown as reported).",
+        source="""SELECT s.id, s.unit_id, u.name AS unit_name, s.agency, s.period_start, s.period_end, s.received,
+                         s.online, s.in_person, s.early, s.on_time, s.on_time_or_early, s.overdue, s.in_progress,
+                         s.source, u.geom, u.geom_3857
+                    FROM service_stat s JOIN admin_unit u ON u.id = s.unit_id""",
+        geometry_type="MultiPolygon",
+        properties=(
+            Prop("unit_id", "integer", "Xã, phường", "Commune"),
+            Prop("unit_name", "string", "Tên xã, phường", "Commune name"),
+            terms_prop("agency", vocab.SERVICE_AGENCIES, "Cơ quan", "Agency"),
+            Prop("period_start", "date", "Từ ngày", "Period start"),
+            Prop("period_end", "date", "Đến ngày", "Period end"),
+            Prop("received", "integer", "Hồ sơ tiếp nhận", "Received"),
+            Prop("online", "integer", "Trực tuyến", "Online"),
+            Prop("in_person", "integer", "Trực tiếp", "In person"),
+            Prop("early", "integer", "Trước hạn", "Early"),
+            Prop("on_time", "integer", "Đúng hạn", "On time"),
+            Prop("on_time_or_early", "integer", "Đúng hạn và trước hạn", "On time or early"),
+            Prop("overdue", "integer", "Quá hạn", "Overdue"),
+            Prop("in_progress", "integer", "Đang giải quyết", "In progress"),
+            Prop("source", "string", "Nguồn số liệu", "Source", filterable=False, in_tiles=False),
+        ),
+        access=PUBLIC, tables=("service_stat", "admin_unit"), time_start="period_start", time_end="period_end",
+        minzoom=5, simplify_px=0.5, style=Style(color="#2b8cbe", fill_opacity=0.35),
+    ),
+)

@@ -1,4 +1,4 @@
-"""Fixtures: a throwaway PostGIS cluster (through the project's own ``data.cluster`` helper), migrated
+"""Fixtures: a throwaway PostGIS cluster (through the project's own ``data.db.cluster`` helper), migrated
 databases cloned from templates, and the demo dataset loaded once per session."""
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from data.cluster import Cluster
-from data.migrate import migrate
+from data.db.cluster import Cluster
+from data.db.migrate import migrate
 from data.settings import get_settings
 
 # The demo in tests ends at a fixed instant, so every test sees the same data.

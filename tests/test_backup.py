@@ -13,8 +13,8 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from data import backup as bk
-from data.cluster import Cluster
+from data.db import backup as bk
+from data.db.cluster import Cluster
 
 
 def snapshot(url: str) -> dict:

@@ -9,8 +9,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from data.cluster import Cluster, ClusterError
-from data.db import ensure_database, extension_versions
+from data.db.cluster import Cluster, ClusterError
+from data.db.connection import ensure_database, extension_versions
 from data.settings import get_settings
 from tests.conftest import new_cluster_root
 
@@ -69,7 +69,7 @@ def test_missing_binaries_name_the_debian_package(tmp_path: Path) -> None:
 def test_external_server_without_extensions_is_a_clear_error(own_cluster: Cluster) -> None:
     own_cluster.start()
     # The check asks the server which extensions it offers; require one it cannot have.
-    from data import db as dbmod
+    from data.db import connection as dbmod
 
     original = dict(dbmod.REQUIRED_EXTENSIONS)
     dbmod.REQUIRED_EXTENSIONS["no_such_extension"] = "postgresql-15-no-such"

@@ -20,8 +20,8 @@ import httpx
 import psycopg
 import pytest
 
-from data.cluster import Cluster, ClusterError
-from data.migrate import migrate
+from data.db.cluster import Cluster, ClusterError
+from data.db.migrate import migrate
 from data.settings import get_settings
 from tests.conftest import new_cluster_root
 from tests.opsworld import build_world, incident_body

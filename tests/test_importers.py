@@ -25,7 +25,7 @@ from pyproj import CRS, Geod, Transformer
 from shapely.geometry import LineString, Point, Polygon
 
 from data.importers import ImportRejected, run_import
-from data.importers.crs import VN2000_TOWGS84
+from geo.crs import VN2000_TOWGS84
 from tests.conftest import clone_database, drop_database
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -305,7 +305,7 @@ def road_frame(units) -> gpd.GeoDataFrame:
 
 
 def check_roads(db: str, fmt: str, tmp_path: Path, reference_units) -> None:
-    from data.road_speeds import SPEED_KMH
+    from geo.road_costs import SPEED_KMH
 
     frame = road_frame(reference_units)
     report = run_import(db, "roads", write(frame, fmt, tmp_path))

@@ -34,7 +34,7 @@ def role(name: str, units: list[int] | None = None) -> dict[str, str]:
 
 
 def add_principals(conn: psycopg.Connection) -> None:
-    from api.auth import hash_password, token_hash
+    from api.credentials import hash_password, token_hash
 
     pw = hash_password("not-used-by-these-tests")
     for name, units in PRINCIPALS:

@@ -17,8 +17,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from data.cluster import Cluster, ClusterError
-from data.migrate import migrate
+from data.db.cluster import Cluster, ClusterError
+from data.db.migrate import migrate
 from data.settings import get_settings
 from tests.conftest import new_cluster_root
 from tests.opsworld import IN_A, World, build_world, incident_body

@@ -12,8 +12,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from data.cluster import Cluster
-from data.migrate import migrate
+from data.db.cluster import Cluster
+from data.db.migrate import migrate
 from data.settings import get_settings
 from tests.conftest import new_cluster_root
 from tests.opsworld import World, build_world

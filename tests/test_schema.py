@@ -10,9 +10,9 @@ from alembic.migration import MigrationContext
 from sqlalchemy import create_engine
 
 from data import vocab
-from data.db import sqlalchemy_url
-from data.migrate import alembic_config
-from data.models import Base
+from data.db.connection import sqlalchemy_url
+from data.db.migrate import alembic_config
+from data.db.models import Base
 from tests.conftest import clone_database, drop_database
 
 

@@ -15,7 +15,7 @@ import numpy as np
 import psycopg
 import pytest
 
-from data.briefing import UnitNotFound
+from data.ops.briefing import UnitNotFound
 from web import briefing
 
 ARTIFACTS = Path(os.environ.get("SITMAP_TEST_ARTIFACTS", "test-artifacts"))

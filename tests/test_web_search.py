@@ -5,7 +5,7 @@ from __future__ import annotations
 import psycopg
 import pytest
 
-from data.search import fold
+from data.ops.unit_search import fold
 
 
 @pytest.fixture(scope="module")

@@ -19,8 +19,8 @@ from zoneinfo import ZoneInfo
 import folium
 import psycopg
 
-from data import briefing as facts
 from data import vocab
+from data.ops import briefing as facts
 from layers import registry
 from web import assets, i18n
 

@@ -14,24 +14,17 @@ import folium
 from branca.element import MacroElement
 from jinja2 import Template
 
+from geo.crs import VN2000_UTM_ZONES, vn2000_utm_proj4
 from web import assets, i18n
 
 # Only a starting view: the page fits itself to the current units' extent from /web/extent once loaded.
 _START = {"location": [0.0, 0.0], "zoom_start": 3}
 
-# EPSG:3405/3406 VN-2000 / UTM 48N/49N with the national datum shift (Decision 05/2007/QĐ-BTNMT parameters).
-VN2000_TOWGS84 = "-191.90441429,-39.30318279,-111.45032835,-0.00928836,0.01975479,-0.00427372,0.252906278"
-
-
-def vn2000_utm_proj4(zone: int) -> str:
-    return f"+proj=utm +zone={zone} +ellps=WGS84 +towgs84={VN2000_TOWGS84} +units=m +no_defs"
-
-
 def _config(extra: dict[str, Any] | None = None, basemap_url: str | None = None) -> dict[str, Any]:
     return {
         "i18n": i18n.bundle(),
         "basemap": basemap_url,
-        "vn2000": {"48": vn2000_utm_proj4(48), "49": vn2000_utm_proj4(49)},
+        "vn2000": {str(zone): vn2000_utm_proj4(zone) for zone in VN2000_UTM_ZONES},
         "timezone": "Asia/Ho_Chi_Minh",
         **(extra or {}),
     }

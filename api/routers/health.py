@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends
 from psycopg import sql
 
 from api.database import connection
-from data.models import Base
+from data.db.models import Base
 
 router = APIRouter(tags=["health"])
 

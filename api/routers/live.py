@@ -33,7 +33,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import StreamingResponse
 from psycopg_pool import AsyncConnectionPool
 
-from api import auth, live_hub
+from api import credentials, live_hub
 from api.live_hub import hub_of, shutdown  # noqa: F401 (the app and the auth gate reach the hub here)
 from api.problems import Problem
 from api.security import Principal, require_principal
@@ -193,7 +193,7 @@ async def live(request: Request, principal: Annotated[Principal, Depends(require
     else:
         cursor = hub.cursor
     token, _ = security_token(request.headers)
-    token_hash = auth.token_hash(token) if token else None
+    token_hash = credentials.token_hash(token) if token else None
     return StreamingResponse(_stream(hub, cursor, flt, principal, token_hash,
                                      request.app.state.settings.live_heartbeat_s),
                              media_type="text/event-stream",

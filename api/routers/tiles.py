@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
 from api.problems import Problem
-from api.routers.features import ConnDep, bad, base_url, lang, layer_bbox, resolve
+from api.routers.ogc_features import ConnDep, bad, base_url, lang, layer_bbox, resolve
 from api.security import Principal, optional_principal
 from layers import registry
 from layers.access import visible_props

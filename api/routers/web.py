@@ -20,7 +20,7 @@ from fastapi.staticfiles import StaticFiles
 from api.database import connection
 from api.problems import Problem
 from api.security import Principal, optional_principal
-from data import search, unit_info
+from data.ops import unit_info, unit_search
 from web import assets, pages
 
 router = APIRouter(tags=["web"])
@@ -104,12 +104,12 @@ async def search_units(
                             max_length=100)] = "",
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> dict[str, Any]:
-    if len(search.fold(q)) < 2:
+    if len(unit_search.fold(q)) < 2:
         raise Problem(400, "Invalid request", "q must hold at least 2 letters of a unit's name, e.g. "
                       "?q=muong%20cha", type_="invalid-request")
     era = await unit_info.current_era(conn) or "2025"
-    items = await search.search_units(conn, q, limit=limit, current_era=era)
-    return {"query": q, "folded": search.fold(q), "current_era": era, "items": items}
+    items = await unit_search.search_units(conn, q, limit=limit, current_era=era)
+    return {"query": q, "folded": unit_search.fold(q), "current_era": era, "items": items}
 
 
 def install(app: FastAPI) -> None:

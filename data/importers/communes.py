@@ -15,6 +15,7 @@ from data.importers import validation as v
 from data.importers.reading import FileRejected, Source
 from data.importers.report import ImportReport
 from data.text import fold
+from geo.geodesic import area_km2
 
 KIND_ORDER = {code: i for i, code in enumerate(vocab.codes(vocab.UNIT_KINDS))}  # parents before children
 
@@ -130,7 +131,7 @@ def write(conn: psycopg.Connection, plan: Plan, report: ImportReport, era: str, 
     ids: dict[str, int] = {}
     inserted = updated = 0
     for u in sorted(units, key=lambda u: (KIND_ORDER[u.kind], u.row)):
-        params = [era, u.code, u.name, fold(u.name), u.kind, v.geodesic_area_km2(u.geom),
+        params = [era, u.code, u.name, fold(u.name), u.kind, area_km2(u.geom),
                   *(u.values[c] for c in optional), u.values.get("source") or f"import of {report.path.name}",
                   shapely.to_wkb(u.geom)]
         uid, is_new = conn.execute(sql, params).fetchone()

@@ -1,9 +1,8 @@
 """Bring coordinates from whatever CRS the file declares to EPSG:4326, with VN-2000 handled explicitly.
 
-VN-2000 (EPSG:4756, its UTM zones 3405/3406 and the provincial TM-3 zones) shares the WGS84 ellipsoid but
-not its datum: the Helmert shift between the two moves points by about 200-300 m in northern Vietnam. A
-custom proj string or WKT for a TM-3 zone often carries no shift at all, and PROJ then silently treats it as
-WGS84 ("ballpark"). We detect that, add the official 7-parameter shift and say so.
+A custom proj string or WKT for a VN-2000 TM-3 zone often carries no datum shift at all (geo/crs.py says why
+that matters), and PROJ then silently treats it as WGS84 ("ballpark"). We detect that, add the official
+7-parameter shift and say so.
 """
 
 from __future__ import annotations
@@ -12,17 +11,13 @@ import warnings
 
 import numpy as np
 import shapely
-from pyproj import CRS, Geod, Transformer
+from pyproj import CRS, Transformer
 from pyproj.transformer import TransformerGroup
 
 from data.importers.reading import FileRejected, Source
 from data.importers.report import ImportReport
-
-WGS84 = CRS.from_epsg(4326)
-# Official VN-2000 -> WGS84 parameters (Decision 05/2007/QĐ-BTNMT), position-vector convention as +towgs84 takes.
-VN2000_TOWGS84 = ("-191.90441429,-39.30318279,-111.45032835,-0.00928836,0.01975479,-0.00427372,0.252906278")
-VN2000_DATUM_NAMES = ("vietnam 2000", "vietnam_2000", "vn-2000", "vn_2000", "vn2000")
-GEOD = Geod(ellps="WGS84")
+from geo.crs import VN2000_DATUM_NAMES, VN2000_TOWGS84, WGS84
+from geo.geodesic import distance_m
 
 
 def to_wgs84(source: Source, report: ImportReport) -> None:
@@ -122,7 +117,7 @@ def _displacement_m(frame, without, with_shift) -> float:
     p = shapely.get_coordinates(geoms[0])[0]
     a = Transformer.from_crs(without, WGS84, always_xy=True).transform(p[0], p[1])
     b = Transformer.from_crs(with_shift, WGS84, always_xy=True).transform(p[0], p[1])
-    return float(GEOD.inv(a[0], a[1], b[0], b[1])[2])
+    return distance_m(a[0], a[1], b[0], b[1])
 
 
 def _assume_degrees(source: Source, report: ImportReport) -> None:

@@ -4,7 +4,7 @@ Endpoints closer than SNAP_TOLERANCE_M are one node; a line is split wherever an
 touches it (T and X junctions), so the graph connects where the drawing does. Lines that cross without a
 shared point (bridges, overpasses) stay unconnected. New ends that fall on an existing edge's end reuse that
 node, so an import extends the graph already in the database. Length is geodesic; cost is length at the
-class speed (data.road_speeds), or the row's own speed_kmh.
+class speed (geo.road_costs), or the row's own speed_kmh.
 """
 
 from __future__ import annotations
@@ -19,11 +19,13 @@ from pyproj import CRS, Transformer
 from scipy.spatial import cKDTree
 from shapely.geometry import LineString, Point
 
-from data import road_speeds, vocab
+from data import vocab
 from data.importers import locate
 from data.importers import validation as v
 from data.importers.reading import Source
 from data.importers.report import ImportReport
+from geo import road_costs
+from geo.geodesic import length_m
 
 SNAP_TOLERANCE_M = 5.0
 YES = {"yes", "true", "1", "y", "co", "có"}
@@ -68,7 +70,7 @@ def prepare(conn: psycopg.Connection, source: Source, report: ImportReport, era:
             roads.append(RoadRow(row, parts, {
                 "road_class": road_class, "ref": rec.get(ref_col) if ref_col else None,
                 "name": rec.get(name_col) if name_col else None,
-                "speed_kmh": speed or road_speeds.SPEED_KMH[road_class],
+                "speed_kmh": speed or road_costs.SPEED_KMH[road_class],
                 "oneway": bool(oneway_col and str(rec.get(oneway_col) or "").strip().casefold() in YES)}))
     prov_era = locate.province_era(conn, era, report)
     outside = locate.check_inside_province(conn, report, prov_era,
@@ -153,7 +155,7 @@ def build_edges(conn: psycopg.Connection, roads: list[RoadRow], report: ImportRe
             ll = np.column_stack([lon, lat])
             ll[0], ll[-1] = cluster_lonlat[ca], cluster_lonlat[cb]  # exact shared node coordinates
             line = LineString(ll)
-            length = float(v.GEOD.geometry_length(line))
+            length = length_m(line)
             if ca == cb and length <= SNAP_TOLERANCE_M or line.length == 0:
                 dropped += 1
                 continue
@@ -213,7 +215,7 @@ def _existing_nodes(conn: psycopg.Connection, lonlat: np.ndarray, fwd: Transform
 
 def write(conn: psycopg.Connection, plan: Plan, report: ImportReport, era: str, bar) -> None:
     for e in plan.edges:
-        cost = road_speeds.cost_seconds(e.length_m, e.values["speed_kmh"])
+        cost = road_costs.cost_seconds(e.length_m, e.values["speed_kmh"])
         conn.execute(
             "INSERT INTO road_edge (source, target, ref, name, road_class, length_m, speed_kmh, cost_s, "
             "reverse_cost_s, geom) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, ST_GeomFromWKB(%s, 4326))",

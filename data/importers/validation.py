@@ -8,15 +8,14 @@ from datetime import date
 from typing import Any
 
 import shapely
-from pyproj import Geod
 from shapely.geometry import LineString, MultiPolygon, Point, Polygon
 from shapely.geometry.base import BaseGeometry
 
 from data import vocab
 from data.importers.reading import Source, parse_number
 from data.importers.report import ImportReport
+from geo.geodesic import area_km2
 
-GEOD = Geod(ellps="WGS84")
 AREA_TOLERANCE = 0.05  # a stated area may differ from the polygon's by at most 5 %
 
 
@@ -162,7 +161,7 @@ def polygon(report: ImportReport, source: Source, row: int, geom: BaseGeometry |
             report.reject(row, "geometry", f"invalid polygon ({why}) that cannot be repaired: repairing it leaves "
                                            f"no area; redraw the boundary")
             return None
-        change = abs(geodesic_area_km2(repaired) - geodesic_area_km2(geom.buffer(0)))
+        change = abs(area_km2(repaired) - area_km2(geom.buffer(0)))
         report.repairs.append(f"row {row} ({label}): invalid polygon ({why}) repaired with make_valid, "
                               f"polygonal parts kept ({change:.3f} km² changed)")
         geom = repaired
@@ -186,14 +185,10 @@ def polygonal_part(geom: BaseGeometry) -> MultiPolygon | None:
     return merged if merged.is_valid and not merged.is_empty else None
 
 
-def geodesic_area_km2(geom: BaseGeometry) -> float:
-    return abs(GEOD.geometry_area_perimeter(geom)[0]) / 1e6
-
-
 def stated_area(report: ImportReport, row: int, col: str | None, stated: float | None, geom: MultiPolygon) -> None:
     if stated is None:
         return
-    actual = geodesic_area_km2(geom)
+    actual = area_km2(geom)
     if actual == 0 or abs(stated - actual) / actual > AREA_TOLERANCE:
         diff = (stated - actual) / actual * 100 if actual else float("inf")
         report.reject(row, col, f"stated area {stated:g} km² differs from the polygon's area {actual:.2f} km² by "

@@ -1,4 +1,4 @@
-"""Accounts, commune scopes and sign-in sessions (SQL only; hashing lives in api/auth.py)."""
+"""Accounts, commune scopes and sign-in sessions (SQL only; hashing lives in api/credentials.py)."""
 
 from __future__ import annotations
 

@@ -17,7 +17,7 @@ SPEED_KMH: dict[str, float] = {
 }
 
 # A class added to the vocabulary without a speed would make every edge of that class unroutable.
-assert set(SPEED_KMH) == set(vocab.codes(vocab.ROAD_CLASSES)), "road_speeds.SPEED_KMH must cover vocab.ROAD_CLASSES"
+assert set(SPEED_KMH) == set(vocab.codes(vocab.ROAD_CLASSES)), "road_costs.SPEED_KMH must cover vocab.ROAD_CLASSES"
 
 
 def cost_seconds(length_m: float, speed_kmh: float, slope_factor: float = 1.0) -> float:

@@ -7,7 +7,7 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 
-from data.db import ensure_database, sqlalchemy_url
+from data.db.connection import ensure_database, sqlalchemy_url
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 

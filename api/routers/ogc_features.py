@@ -16,8 +16,7 @@ from api.database import connection
 from api.problems import Problem
 from api.security import Principal, optional_principal, remote_addr
 from data.ops import audit
-from layers import features as layer_features
-from layers import registry
+from layers import feature_pages, registry
 from layers.access import Grant, Refused, grant, may_see, reads_personal, visible_props
 from layers.model import Layer
 from layers.query import BadQuery, next_limit, parse_id, parse_limit, parse_offset, parse_query
@@ -148,7 +147,7 @@ async def layer_bbox(request: Request, conn: psycopg.AsyncConnection, layer: Lay
     cache: dict = request.app.state.__dict__.setdefault("_layer_extents", {})
     key = (layer.id, version)
     if key not in cache:
-        cache[key] = await layer_features.bbox(conn, layer)
+        cache[key] = await feature_pages.bbox(conn, layer)
     return cache[key]
 
 
@@ -213,14 +212,14 @@ async def items(
     except BadQuery as exc:
         raise bad(exc) from None
     if fmt == "csv":
-        text, has_next, ids = await layer_features.csv_page(conn, layer, g, q, lim, off)
+        text, has_next, ids = await feature_pages.csv_page(conn, layer, g, q, lim, off)
         await audit_read(request, conn, layer, g, principal, ids, fmt)
         headers = {"Content-Disposition": f'attachment; filename="{layer.id}.csv"',
                    "Link": ", ".join(f'<{lk["href"]}>; rel="{lk["rel"]}"'
                                      for lk in _page_links(request, has_next, lim, off, fmt)[1:2] if has_next)}
         return Response(text.encode("utf-8"), media_type="text/csv; charset=utf-8",
                         headers={k: v for k, v in headers.items() if v} | _cache_headers(layer))
-    result = await layer_features.page(conn, layer, g, q, lim, off)
+    result = await feature_pages.page(conn, layer, g, q, lim, off)
     await audit_read(request, conn, layer, g, principal, result.ids, fmt)
     head = {"type": "FeatureCollection", "numberReturned": len(result.features),
             "links": _page_links(request, result.has_next, lim, off, fmt)}
@@ -255,7 +254,7 @@ async def item(request: Request, collection_id: str, feature_id: str, principal:
     layer, g = await resolve(request, collection_id, principal)
     output_format(request, ("json", "geojson"))
     fid = parse_id(layer, feature_id)
-    text = await layer_features.one(conn, layer, g, fid) if fid is not None else None
+    text = await feature_pages.one(conn, layer, g, fid) if fid is not None else None
     if text is None:
         raise Problem(404, "Not found", f"there is no feature {feature_id!r} in {collection_id!r} "
                       "(or it is outside your communes)", type_="unknown-feature")

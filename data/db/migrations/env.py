@@ -1,9 +1,9 @@
-"""Alembic environment: runs against the URL that ``data.migrate`` passes in."""
+"""Alembic environment: runs against the URL that ``data.db.migrate`` passes in."""
 
 from alembic import context
 from sqlalchemy import create_engine, pool
 
-from data.models import Base
+from data.db.models import Base
 
 config = context.config
 target_metadata = Base.metadata

@@ -1,5 +1,5 @@
 """Sign-in: ``POST /auth/token`` (OAuth2 password flow), ``POST /auth/login`` (browser cookie),
-``POST /auth/logout``, ``GET /auth/me``. See api/auth.py for the cookie and CSRF rules."""
+``POST /auth/logout``, ``GET /auth/me``. See api/credentials.py for the cookie and CSRF rules."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import psycopg
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.security import OAuth2PasswordRequestForm
 
-from api import auth
+from api import credentials
 from api.database import connection
 from api.problems import Problem
 from api.security import Principal, _token, optional_principal, remote_addr, require_principal
@@ -21,10 +21,10 @@ router = APIRouter(prefix="/auth", tags=["auth"])
 Conn = Annotated[psycopg.AsyncConnection, Depends(connection)]
 
 
-def _verifier(request: Request) -> auth.PasswordVerifier:
+def _verifier(request: Request) -> credentials.PasswordVerifier:
     state = request.app.state
     if getattr(state, "password_verifier", None) is None:
-        state.password_verifier = auth.PasswordVerifier(state.settings.signin_hash_threads)
+        state.password_verifier = credentials.PasswordVerifier(state.settings.signin_hash_threads)
     return state.password_verifier
 
 
@@ -62,10 +62,10 @@ async def _sign_in(conn: psycopg.AsyncConnection, request: Request, username: st
         await audit.record(conn, user["id"] if user else None, username, "login_failed", None, addr)
         raise Problem(401, "Not signed in", "unknown user name or wrong password (or the account is disabled)",
                       type_="bad-credentials", headers={"WWW-Authenticate": "Bearer"})
-    token = auth.new_token()
+    token = credentials.new_token()
     ttl = timedelta(minutes=request.app.state.settings.token_ttl_minutes)
     async with conn.transaction():
-        await users.create_session(conn, auth.token_hash(token), user["id"], kind, ttl, addr)
+        await users.create_session(conn, credentials.token_hash(token), user["id"], kind, ttl, addr)
         await audit.record(conn, user["id"], username, "login", kind, addr)
     return token, user
 
@@ -104,9 +104,9 @@ async def login(conn: Conn, request: Request, response: Response) -> dict[str, A
     username, password = await _credentials_from(request)
     tok, user = await _sign_in(conn, request, username, password, "cookie")
     settings = request.app.state.settings
-    response.set_cookie(auth.COOKIE_NAME, tok, max_age=settings.token_ttl_minutes * 60, httponly=True,
+    response.set_cookie(credentials.COOKIE_NAME, tok, max_age=settings.token_ttl_minutes * 60, httponly=True,
                         samesite="strict", secure=_secure(request), path="/")
-    principal = await users.session_user(conn, auth.token_hash(tok))
+    principal = await users.session_user(conn, credentials.token_hash(tok))
     return {"username": user["username"], "role": user["role"],
             "communes": await users.unit_codes(conn, principal.unit_ids if principal else None)}
 
@@ -116,10 +116,10 @@ async def logout(conn: Conn, request: Request, response: Response) -> dict[str, 
     principal = await optional_principal(request)  # who it was, read before the session is revoked
     tok, _ = _token(request.headers)
     if tok:
-        await users.revoke_session(conn, auth.token_hash(tok))
+        await users.revoke_session(conn, credentials.token_hash(tok))
     if principal is not None:
         await audit.record(conn, principal.user_id, principal.username, "logout", principal.via, remote_addr(request))
-    response.delete_cookie(auth.COOKIE_NAME, path="/", httponly=True, samesite="strict", secure=_secure(request))
+    response.delete_cookie(credentials.COOKIE_NAME, path="/", httponly=True, samesite="strict", secure=_secure(request))
     return {"signed_out": True}
 
 

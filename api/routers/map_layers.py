@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 
-from api.routers.features import base_url
+from api.routers.ogc_features import base_url
 from api.routers.tiles import tile_template
 from api.security import Principal, optional_principal
 from layers import registry

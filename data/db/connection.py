@@ -7,7 +7,7 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg
 from psycopg import sql
 
-from data.cluster import REQUIRED_EXTENSIONS, Cluster, ClusterError
+from data.db.cluster import REQUIRED_EXTENSIONS, Cluster, ClusterError
 from data.settings import Settings, get_settings
 
 

@@ -22,7 +22,7 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg
 from psycopg import sql
 
-from data.cluster import Cluster
+from data.db.cluster import Cluster
 from data.settings import Settings, get_settings
 
 # What marks a dump as a sitmap database: the migrations' version table.

@@ -1,0 +1,1 @@
+"""The database: the embedded cluster, connections, schema migrations, the ORM models, backups."""
