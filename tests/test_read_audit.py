@@ -85,3 +85,49 @@ def test_refused_writes_are_audited(client, world):
         ("planner", "POST /incidents", 403), ("officer_a", "POST /incidents", 403),
         ("officer_a", "POST /incidents", 409)]
     assert "officer" in rows[0][2]["detail"]  # the refusal says which roles may
+
+
+def _rows_since(url: str, since: int) -> list[tuple]:
+    with psycopg.connect(url) as c:
+        return c.execute("SELECT user_id, username, action, target, remote_addr, detail FROM audit_log "
+                         "WHERE id > %s AND action <> 'refused' ORDER BY id", (since,)).fetchall()
+
+
+def test_each_writer_writes_its_audit_row(client, world):
+    """The rows of every operation that audits itself, field by field (one writer in data/ops/audit.py)."""
+    h, uid = world.headers, world.user_ids
+    start = last_id(world.url)
+    body = incident_body()
+    iid = body["id"]
+    assert client.post("/incidents", json=body, headers=h("officer_a")).status_code == 201
+    assert client.post("/incidents", json=body, headers=h("officer_a")).status_code == 200  # a retry: no row
+    assert client.patch(f"/incidents/{iid}", json={"version": 1, "assignee": "officer_a", "description": "x"},
+                        headers=h("commander_a")).status_code == 200
+    assert client.get(f"/incidents/{iid}", headers=h("commander_a")).status_code == 200
+    assert client.get(f"/incidents/{iid}", headers=h("planner")).status_code == 200  # redacted: no row
+    second = incident_body(severity="serious")
+    assert client.post("/incidents", json=second, headers=h("officer_a")).status_code == 201
+    listed = client.get("/incidents", headers=h("commander")).json()["items"]
+    visit = str(__import__("uuid").uuid4())
+    assert client.post(f"/patrol-points/{world.point_a}/visits", json={"id": visit, "lon": 103.1, "lat": 21.5},
+                       headers=h("officer_a")).status_code == 201
+    assert client.put(f"/stations/{world.station_a}/status", json={"hq_status": "independent", "note": "n"},
+                      headers=h("commander_a")).status_code == 200
+    rows = _rows_since(world.url, start)
+    addr = rows[0][4]
+    assert addr
+    assert rows == [
+        (uid["officer_a"], "officer_a", "incident.create", f"incident:{iid}", addr,
+         {"unit_id": world.unit_a, "category": "theft", "severity": "less_serious"}),
+        (uid["commander_a"], "commander_a", "incident.update", f"incident:{iid}", addr,
+         {"assignee": "officer_a", "description": "(changed)"}),
+        (uid["commander_a"], "commander_a", "incident.read_personal", f"incident:{iid}", addr, {"ids": [iid]}),
+        (uid["officer_a"], "officer_a", "incident.create", f"incident:{second['id']}", addr,
+         {"unit_id": world.unit_a, "category": "theft", "severity": "serious"}),
+        (uid["commander"], "commander", "incident.read_personal", f"incidents:{len(listed)}", addr,
+         {"ids": [x["id"] for x in listed]}),
+        (uid["officer_a"], "officer_a", "patrol.visit", f"patrol_point:{world.point_a}", addr,
+         {"visit": visit, "accepted": True, "distance_m": 0.0}),
+        (uid["commander_a"], "commander_a", "station.status", f"station:{world.station_a}", addr,
+         {"from": "shared", "to": "independent", "note": "n"}),
+    ]
