@@ -99,7 +99,7 @@ LAYERS: tuple[Layer, ...] = (
     Layer(
         id="roads", order=20,
         title_vi="Đường giao thông", title_en="Roads",
-        description="The road graph used for travel-time analysis, by road class.",
+        description="The road network by class, as routing edges costed in seconds (no travel times served yet).",
         source="road_edge", geometry_type="LineString",
         properties=(
             Prop("ref", "string", "Số hiệu", "Reference"),
@@ -199,7 +199,7 @@ LAYERS: tuple[Layer, ...] = (
     Layer(
         id="hotspots", order=80,
         title_vi="Điểm nóng", title_en="Hot spots",
-        description="Cells of the latest hot-spot analysis run (Getis-Ord Gi*), with their class and trend.",
+        description="Cells of the latest hot-spot analysis run, class and trend (empty until a run is stored).",
         source="""SELECT c.id, c.run_id, c.cell, c.count, c.z, c.p, c."class" AS hotspot_class, c.trend,
                          c.unit_id, r.created_at AS run_at, r.category, c.geom, c.geom_3857
                     FROM hotspot_cell c JOIN hotspot_run r ON r.id = c.run_id
