@@ -10,6 +10,7 @@ from typing import Any
 
 import psycopg
 
+from layers import geojson
 from layers import sql as layer_sql
 from layers.access import Grant, visible_props
 from layers.model import Layer
@@ -29,7 +30,7 @@ class Page:
 
 async def page(conn: psycopg.AsyncConnection, layer: Layer, g: Grant, q: Query, limit: int, offset: int
                ) -> Page:
-    query, params = layer_sql.items(layer, g, q, visible_props(layer, g), limit, offset)
+    query, params = geojson.items(layer, g, q, visible_props(layer, g), limit, offset)
     cur = await conn.execute(query, params)
     page_rows = await cur.fetchall()
     has_next = len(page_rows) > limit
@@ -46,7 +47,7 @@ async def page(conn: psycopg.AsyncConnection, layer: Layer, g: Grant, q: Query, 
 
 
 async def one(conn: psycopg.AsyncConnection, layer: Layer, g: Grant, fid: Any) -> str | None:
-    query, params = layer_sql.item(layer, g, visible_props(layer, g), fid)
+    query, params = geojson.item(layer, g, visible_props(layer, g), fid)
     row = await (await conn.execute(query, params)).fetchone()
     return row[0] if row else None
 

@@ -1,10 +1,12 @@
-"""SQL built from a declaration: one WHERE shared by features and tiles, then the SELECTs.
+"""SQL built from a declaration: one WHERE shared by features and tiles, then the SELECTs of tiles, CSV,
+counts and extents (GeoJSON Features: layers/geojson.py).
 
 Identifiers and SQL fragments come from declarations only; every client value is a bound parameter.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from psycopg import sql
@@ -16,7 +18,8 @@ from layers.query import Query
 MVT_EXTENT = 4096
 MVT_BUFFER = 64
 WEB_MERCATOR_HALF = 20037508.342789244
-GEOJSON_DIGITS = 7  # about 1 cm at the equator
+# Every coordinate sitmap writes out (GeoJSON, CSV, WKT) has this many decimals: about 1 cm at the equator.
+COORD_DIGITS = 7
 
 
 def source(layer: Layer) -> sql.Composable:
@@ -104,42 +107,12 @@ def _time(layer: Layer, q: Query, params: list[Any]) -> list[sql.Composable]:
     return out
 
 
-def _order(layer: Layer) -> sql.Composable:
+def order_by(layer: Layer) -> sql.Composable:
     return sql.SQL(" ORDER BY {}").format(sql.Identifier(layer.id_column))
 
 
-def feature_json(layer: Layer, props: list[Prop]) -> sql.Composable:
-    """The GeoJSON Feature of a row, built by the database as text (Python only joins the rows)."""
-    pairs = sql.SQL(", ").join(sql.SQL("{}, {}").format(sql.Literal(p.name), prop_expr(p)) for p in props)
-    return sql.SQL("json_build_object('type', 'Feature', 'id', {id}, 'geometry', "
-                   "ST_AsGeoJSON({geom}, {digits})::json, 'properties', json_build_object({pairs}))::text").format(
-        id=sql.Identifier(layer.id_column), geom=sql.Identifier(layer.geom_column),
-        digits=sql.Literal(GEOJSON_DIGITS), pairs=pairs)
-
-
-def items(layer: Layer, g: Grant, q: Query, props: list[Prop], limit: int, offset: int
-          ) -> tuple[sql.Composable, list[Any]]:
-    """One page of (feature, id as text) rows; it fetches limit + 1 rows: the extra one only says whether there
-    is a next page. The id names the features read in the audit log."""
-    cond, params = where(layer, g, q)
-    # The id text gets a name of its own: ORDER BY "id" would otherwise sort by this text, not the column.
-    query = sql.SQL("SELECT {f}, {id}::text AS audit_id FROM {src}{cond}{order} LIMIT %s OFFSET %s").format(
-        f=feature_json(layer, props), id=sql.Identifier(layer.id_column), src=source(layer), cond=cond,
-        order=_order(layer))
-    return query, [*params, limit + 1, offset]
-
-
-def item(layer: Layer, g: Grant, props: list[Prop], fid: Any) -> tuple[sql.Composable, list[Any]]:
-    cond, params = where(layer, g, Query(), fid=fid)
-    if layer.default_current:  # a single feature is found whatever its validity
-        cond, params = where(_timeless(layer), g, Query(), fid=fid)
-    return sql.SQL("SELECT {f} FROM {src}{cond}").format(f=feature_json(layer, props), src=source(layer),
-                                                          cond=cond), params
-
-
-def _timeless(layer: Layer) -> Layer:
-    from dataclasses import replace
-
+def timeless(layer: Layer) -> Layer:
+    """The layer without its "valid now" default: a single feature is found whatever its validity."""
     return replace(layer, default_current=False)
 
 
@@ -154,14 +127,15 @@ def csv_rows(layer: Layer, g: Grant, q: Query, props: list[Prop], limit: int, of
              ) -> tuple[sql.Composable, list[Any]]:
     geom = sql.Identifier(layer.geom_column)
     if layer.is_point:
-        shape = sql.SQL("round(ST_X({g})::numeric, 7), round(ST_Y({g})::numeric, 7)").format(g=geom)
+        shape = sql.SQL("round(ST_X({g})::numeric, {d}), round(ST_Y({g})::numeric, {d})").format(
+            g=geom, d=sql.Literal(COORD_DIGITS))
     else:
-        shape = sql.SQL("ST_AsText({g}, {d})").format(g=geom, d=sql.Literal(GEOJSON_DIGITS))
+        shape = sql.SQL("ST_AsText({g}, {d})").format(g=geom, d=sql.Literal(COORD_DIGITS))
     cols = sql.SQL(", ").join(prop_expr(p) for p in props)
     cond, params = where(layer, g, q)
     query = sql.SQL("SELECT {id}::text AS csv_id, {cols}, {shape} FROM {src}{cond}{order} LIMIT %s OFFSET %s").format(
         id=sql.Identifier(layer.id_column), cols=cols, shape=shape, src=source(layer), cond=cond,
-        order=_order(layer))
+        order=order_by(layer))
     return query, [*params, limit + 1, offset]
 
 
@@ -216,7 +190,7 @@ def versions() -> sql.Composable:
 
 
 def extent(layer: Layer) -> sql.Composable:
-    cond, _ = where(_timeless(layer), Grant(layer.id, None, False), Query())
+    cond, _ = where(timeless(layer), Grant(layer.id, None, False), Query())
     return sql.SQL("SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM "
                    "(SELECT ST_Extent({g}) AS e FROM {src}{cond}) AS x").format(
         g=sql.Identifier(layer.geom_column), src=source(layer), cond=cond)

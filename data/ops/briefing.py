@@ -1,19 +1,21 @@
 """The facts of one commune for a printed briefing: its outline, villages, police premises, patrol points,
-recent incidents (GeoJSON) and the summary figures (incidents by category and month, patrol visits,
-headquarters status, administrative-procedure figures as reported).
+recent incidents (GeoJSON Features as their layers declare them, layers/geojson.py) and the summary figures
+(incidents by category and month, patrol visits, headquarters status, administrative-procedure figures as
+reported).
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 import psycopg
+from psycopg import sql
 from psycopg.rows import dict_row
 
 from data.text import fold
+from layers import geojson
 
 
 class UnitNotFound(LookupError):
@@ -62,9 +64,12 @@ def find_unit(conn: psycopg.Connection, query: str) -> dict[str, Any]:
     raise UnitNotFound(query, near)
 
 
-def _fc(rows: list[tuple[Any, ...]]) -> dict[str, Any]:
-    return {"type": "FeatureCollection", "features": [
-        {"type": "Feature", "geometry": json.loads(r[0]), "properties": r[1]} for r in rows]}
+def _collection(conn: psycopg.Connection, layer_id: str, names: tuple[str, ...], cond: str,
+                params: dict[str, Any]) -> dict[str, Any]:
+    """The layer's Features (its public properties ``names``) of the rows of its source that ``cond`` picks."""
+    layer = geojson.declared(layer_id)
+    query = geojson.select(layer, geojson.public_props(layer, names), sql.SQL(cond))
+    return {"type": "FeatureCollection", "features": [r[0] for r in conn.execute(query, params).fetchall()]}
 
 
 def collect(conn: psycopg.Connection, query: str, until: datetime, months: int = 6,
@@ -82,24 +87,16 @@ def collect(conn: psycopg.Connection, query: str, until: datetime, months: int =
         m = (m + timedelta(days=32)).replace(day=1)
     recent_from = until - timedelta(days=recent_days)
     p = {"uid": uid, "until": until, "start": start_month, "recent": recent_from}
+    # Each drawn as its layer declares it (the unit's outline with the properties of the commune layers,
+    # whatever its era); the page reads only these properties.
     layers = {
-        "unit": _fc(conn.execute(
-            "SELECT ST_AsGeoJSON(geom, 6), json_build_object('name', name, 'code', code) FROM admin_unit "
-            "WHERE id = %(uid)s", p).fetchall()),
-        "villages": _fc(conn.execute(
-            "SELECT ST_AsGeoJSON(geom, 6), json_build_object('name', name, 'population', population) "
-            "FROM settlement WHERE unit_id = %(uid)s", p).fetchall()),
-        "stations": _fc(conn.execute(
-            "SELECT ST_AsGeoJSON(geom, 6), json_build_object('name', name, 'kind', kind, 'hq_status', hq_status) "
-            "FROM station WHERE unit_id = %(uid)s AND (valid_to IS NULL OR valid_to >= %(until)s::date)",
-            p).fetchall()),
-        "patrol_points": _fc(conn.execute(
-            "SELECT ST_AsGeoJSON(geom, 6), json_build_object('name', name, 'kind', kind) FROM patrol_point "
-            "WHERE unit_id = %(uid)s", p).fetchall()),
-        "incidents": _fc(conn.execute(
-            "SELECT ST_AsGeoJSON(geom, 6), json_build_object('category', category, 'severity', severity, "
-            "'occurred_at', occurred_at) FROM incident WHERE unit_id = %(uid)s "
-            "AND occurred_at > %(recent)s AND occurred_at <= %(until)s", p).fetchall()),
+        "unit": _collection(conn, "communes", ("name", "code"), "id = %(uid)s", p),
+        "villages": _collection(conn, "villages", ("name", "population"), "unit_id = %(uid)s", p),
+        "stations": _collection(conn, "stations", ("name", "kind", "hq_status"),
+                                "unit_id = %(uid)s AND (valid_to IS NULL OR valid_to >= %(until)s::date)", p),
+        "patrol_points": _collection(conn, "patrol-points", ("name", "kind"), "unit_id = %(uid)s", p),
+        "incidents": _collection(conn, "incidents", ("category", "severity", "occurred_at"),
+                                 "unit_id = %(uid)s AND occurred_at > %(recent)s AND occurred_at <= %(until)s", p),
     }
     by_month: dict[str, dict[str, int]] = {}
     for cat, month, n in conn.execute(

@@ -19,9 +19,10 @@ from psycopg.rows import dict_row
 
 from data import limits as bounds
 from data import vocab
-from data.ops import events, features
+from data.ops import events
 from data.ops.errors import OpsError, bad_parameter, conflict, forbidden, invalid, not_found
 from data.ops.scope import COMMAND_ROLES, Actor, in_scope, require_in_scope, scope_params, sees_details
+from layers import geojson
 
 LAYER = "incidents"
 CATEGORIES = vocab.codes(vocab.INCIDENT_CATEGORIES)
@@ -217,7 +218,7 @@ WITH loc AS (""" + UNIT_AT_SQL + """), ins AS (
 ), ev AS (
   INSERT INTO event (kind, layer, unit_id, payload)
   SELECT k.kind, '""" + LAYER + """', ins.unit_id,
-         jsonb_build_object('feature', """ + features.feature_expr(LAYER, "ins") + """,
+         jsonb_build_object('feature', """ + geojson.public_feature_of(LAYER, "ins") + """,
                             'unit_code', (SELECT code FROM admin_unit WHERE id = ins.unit_id))
     FROM ins CROSS JOIN unnest(%(kinds)s::text[]) AS k(kind)
 )
@@ -348,7 +349,7 @@ async def update(conn: psycopg.AsyncConnection, actor: Actor, incident_id: uuid.
              json.dumps(logged, default=str)))
         new = await fetch(conn, incident_id)
         await events.emit(conn, "incident_updated", LAYER, new["unit_id"],
-                          {"feature": await features.public_feature(conn, LAYER, incident_id),
+                          {"feature": await geojson.public_feature(conn, LAYER, incident_id),
                            "unit_code": new["unit_code"]})
         await conn.execute(
             "INSERT INTO audit_log (user_id, username, action, target, remote_addr, detail) "

@@ -12,10 +12,11 @@ import psycopg
 from psycopg.rows import dict_row
 
 from data import limits as bounds
-from data.ops import events, features
+from data.ops import events
 from data.ops.errors import conflict, invalid, not_found
 from data.ops.incidents import Limits, check_accuracy, check_point, check_time
 from data.ops.scope import Actor, in_scope, require_in_scope, scope_params
+from layers import geojson
 
 LAYER = "patrol-points"
 
@@ -80,7 +81,7 @@ async def check_in(conn: psycopg.AsyncConnection, actor: Actor, point_id: int, v
         await cur.execute(VISIT_SQL, (visit_id,))
         visit = await cur.fetchone()
         if inserted is not None:
-            feature = await features.public_feature(conn, LAYER, point_id)
+            feature = await geojson.public_feature(conn, LAYER, point_id)
             await events.emit(conn, "patrol_visit", LAYER, point["unit_id"],
                               {"feature": feature, "unit_code": point["unit_code"],
                                "visit": {"id": str(visit_id), "accepted": accepted, "distance_m": round(dist, 1)}})

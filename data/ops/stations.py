@@ -9,9 +9,10 @@ import psycopg
 from psycopg.rows import dict_row
 
 from data import vocab
-from data.ops import events, features
+from data.ops import events
 from data.ops.errors import conflict, invalid, not_found
 from data.ops.scope import Actor, require_in_scope
+from layers import geojson
 
 LAYER = "stations"
 HQ_STATUSES = vocab.codes(vocab.HQ_STATUSES)
@@ -62,7 +63,7 @@ async def set_status(conn: psycopg.AsyncConnection, actor: Actor, station_id: in
         new_version = (await cur.fetchone())["version"]
         await conn.execute("INSERT INTO station_status_history (station_id, hq_status, changed_at, changed_by, note) "
                            "VALUES (%s, %s, now(), %s, %s)", (station_id, hq_status, actor.user_id, note))
-        feature = await features.public_feature(conn, LAYER, station_id)
+        feature = await geojson.public_feature(conn, LAYER, station_id)
         await events.emit(conn, "station_status", LAYER, st["unit_id"],
                           {"feature": feature, "unit_code": st["unit_code"], "from": st["hq_status"]})
         await conn.execute(
