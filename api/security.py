@@ -1,7 +1,7 @@
 """Who is calling, and the gate in front of every route: deny by default.
 
 ``AuthMiddleware`` resolves the caller from ``Authorization: Bearer <token>`` or the ``sitmap_session``
-cookie (one SQL round trip: session, user, commune scope) and puts a ``Principal`` on ``request.state``.
+cookie (one SQL round trip: session, user, commune scope) and puts a ``Caller`` on ``request.state``.
 A request to a path that is not in ``PUBLIC_PATHS`` without a valid sign-in is answered 401 before any
 router runs. Public paths still see the principal when there is one, through ``optional_principal``, which
 looks the session up on first use (a cookie-authenticated write is looked up at the gate for its CSRF
@@ -10,17 +10,16 @@ public layer whose properties do not depend on the role needs no lookup at all. 
 through a per-worker cache evicted by NOTIFY (api/session_cache.py: at most ``TTL_S`` seconds stale if a
 notification is lost); every other route looks the session up on each request.
 
-Role and commune scope are then checked by each router's dependency (``require_roles``) and, for rows,
-in the SQL of ``data/ops`` (see ``data.ops.scope.in_scope``). Cookie-authenticated writes must carry
-``X-Requested-With`` (CSRF; see ``api/credentials.py``).
+What each role may do is the table of ``data/permissions.py``: each route's dependency ``require(action)``
+checks the role, and the commune scope of rows is checked in the SQL of ``data/ops`` (``data.ops.scope``).
+Cookie-authenticated writes must carry ``X-Requested-With`` (CSRF; see ``api/credentials.py``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from fastapi import FastAPI, Request
 from starlette.datastructures import Headers
@@ -28,7 +27,11 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api import credentials, session_cache
 from api.problems import Problem, problem_response
+from data import permissions
 from data.ops import users
+from data.permissions import Caller
+
+Principal = Caller  # the former name, until every module says Caller (the one caller type)
 
 # The single list of routes anyone may call without signing in (regular expressions on the path).
 PUBLIC_PATHS: tuple[str, ...] = (
@@ -46,20 +49,6 @@ _PUBLIC = re.compile("|".join(f"(?:{p})" for p in PUBLIC_PATHS))
 
 def is_public(path: str) -> bool:
     return _PUBLIC.fullmatch(path) is not None
-
-
-@dataclass(frozen=True)
-class Principal:
-    user_id: int | None
-    username: str
-    role: str  # one of data.vocab.ROLES
-    # None: province-wide. Otherwise the admin_unit ids (2025 era) the user is scoped to.
-    unit_ids: frozenset[int] | None = None
-    via: str = "bearer"  # bearer | cookie
-
-    @property
-    def province_wide(self) -> bool:
-        return self.unit_ids is None
 
 
 def _token(headers: Headers) -> tuple[str | None, str]:
@@ -113,13 +102,13 @@ class AuthMiddleware:
         await self.app(scope, receive, send)
 
 
-async def _lookup(app, token: str, via: str) -> Principal | None:
+async def _lookup(app, token: str, via: str) -> Caller | None:
     async with app.state.pool.connection() as conn:
         found = await users.session_user(conn, credentials.token_hash(token))
-    return None if found is None else Principal(found.user_id, found.username, found.role, found.unit_ids, via)
+    return None if found is None else replace(found.caller, via=via)
 
 
-async def _cached_lookup(app, token: str, via: str) -> Principal | None:
+async def _cached_lookup(app, token: str, via: str) -> Caller | None:
     """``_lookup`` through the worker's sign-in cache, evicted by NOTIFY (bounds: api/session_cache.py)."""
     cache = session_cache.of(app)
     if not cache.listening:
@@ -133,7 +122,7 @@ async def _cached_lookup(app, token: str, via: str) -> Principal | None:
         if found is None:
             return None
         cache.put(key, found, generation, found.expires_in_s)
-    return Principal(found.user_id, found.username, found.role, found.unit_ids, via)
+    return replace(found.caller, via=via)
 
 
 def _start_listener(app, cache: session_cache.SessionCache) -> None:
@@ -147,7 +136,7 @@ def _start_listener(app, cache: session_cache.SessionCache) -> None:
     task.add_done_callback(lambda t: t.cancelled() or t.exception())  # failure: no cache, fresh lookups
 
 
-async def optional_principal(request: Request) -> Principal | None:
+async def optional_principal(request: Request) -> Caller | None:
     """The signed-in caller or None; on public paths the session is looked up here, on first use."""
     pending = getattr(request.state, "principal_token", None)
     if pending is not None:
@@ -156,7 +145,7 @@ async def optional_principal(request: Request) -> Principal | None:
     return getattr(request.state, "principal", None)
 
 
-async def require_principal(request: Request) -> Principal:
+async def require_principal(request: Request) -> Caller:
     principal = await optional_principal(request)
     if principal is None:  # only reachable on a path wrongly listed as public
         raise Problem(401, "Not signed in", "sign in first: POST /auth/token or POST /auth/login",
@@ -164,17 +153,24 @@ async def require_principal(request: Request) -> Principal:
     return principal
 
 
-def require_roles(*roles: str) -> Callable[[Request], Awaitable[Principal]]:
-    """Dependency: a signed-in user with one of ``roles``; 403 names the roles that may."""
+@dataclass(frozen=True)
+class require:  # noqa: N801 (reads as a function in a route: Depends(require("incident.create")))
+    """Dependency: a signed-in caller whose role may do ``action`` of data/permissions.py; 403 names the roles
+    that may. Every route that is not public declares its action this way (tests/test_permissions.py finds
+    it on the route and checks each role against the table)."""
 
-    async def _dep(request: Request) -> Principal:
-        principal = await require_principal(request)
-        if principal.role not in roles:
-            raise Problem(403, "Forbidden", f"the role {principal.role!r} may not do this; "
-                          f"allowed roles: {', '.join(roles)}", type_="forbidden-role")
-        return principal
+    action: str
 
-    return _dep
+    def __post_init__(self) -> None:
+        permissions.rule(self.action)  # an action missing from the table fails at import, not at request
+
+    async def __call__(self, request: Request) -> Caller:
+        caller = await require_principal(request)
+        if not permissions.may(caller, self.action):
+            rule = permissions.rule(self.action)
+            raise Problem(403, "Forbidden", f"the role {caller.role!r} may not {rule.what} ({self.action}); "
+                          f"allowed roles: {', '.join(permissions.roles_for(self.action))}", type_="forbidden-role")
+        return caller
 
 
 def remote_addr(request: Request) -> str | None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from api.security import Principal
+from data.permissions import Caller, communes_for, may
 from layers.model import Layer, Prop
 
 
@@ -33,23 +33,23 @@ class Refused(Exception):
         self.detail = detail
 
 
-def grant(layer: Layer, principal: Principal | None) -> Grant:
-    """The access decision; raises ``Refused`` (401 not signed in, 403 role not allowed)."""
-    role = principal.role if principal else None
-    personal = role in layer.access.personal_roles
+def grant(layer: Layer, principal: Caller | None) -> Grant:
+    """The access decision (data/permissions.py); raises ``Refused`` (401 not signed in, 403 role not allowed)."""
+    personal = may(principal, layer.access.personal_action)
     if layer.access.public:
         return Grant(layer.id, None, personal)
     if principal is None:
         raise Refused(401, f"the layer {layer.id!r} is only for signed-in users; sign in and retry")
-    if role not in layer.access.roles:
-        raise Refused(403, f"the role {role!r} may not see the layer {layer.id!r}")
+    if not may(principal, layer.access.action):
+        raise Refused(403, f"the role {principal.role!r} may not see the layer {layer.id!r}")
     units = None
-    if layer.access.unit_column and not principal.province_wide:
-        units = tuple(sorted(principal.unit_ids or ()))
+    communes = communes_for(principal, layer.access.action)
+    if layer.access.unit_column and communes is not None:
+        units = tuple(sorted(communes))
     return Grant(layer.id, units, personal)
 
 
-def may_see(layer: Layer, principal: Principal | None) -> bool:
+def may_see(layer: Layer, principal: Caller | None) -> bool:
     try:
         grant(layer, principal)
     except Refused:

@@ -5,9 +5,9 @@ from __future__ import annotations
 from data import vocab
 from layers.model import Access, Layer, Prop, Style
 
-ALL_ROLES = frozenset(vocab.codes(vocab.ROLES))
 PUBLIC = Access(public=True)
-SIGNED_IN_BY_COMMUNE = Access(public=False, roles=ALL_ROLES, unit_column="unit_id")
+# Who may see these and which rows: "layer.restricted" of data/permissions.py.
+SIGNED_IN_BY_COMMUNE = Access(public=False, action="layer.restricted", unit_column="unit_id")
 
 
 def terms_prop(name: str, terms: tuple[vocab.Term, ...], vi: str, en: str) -> Prop:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from data import permissions
 from data.vocab import Term
 
 # Property types, as OGC/JSON Schema names; they drive filter parsing and the schema in /collections/{id}.
@@ -37,14 +38,19 @@ class Prop:
 
 @dataclass(frozen=True)
 class Access:
-    """Who may see a layer. Public layers need no sign-in; restricted ones name the roles allowed."""
+    """Who may see a layer, as actions of data/permissions.py. Public layers need no sign-in; restricted ones
+    need ``action`` (its roles, and whether rows are limited to the caller's communes)."""
 
     public: bool
-    roles: frozenset[str] = frozenset()
+    action: str = "layer.restricted"
     # Column (of the source) holding the 2025 admin_unit id: scopes a commune-scoped user's rows in SQL.
     unit_column: str | None = None
-    # Roles that may see the personal properties; everyone else gets the layer without them.
-    personal_roles: frozenset[str] = frozenset({"admin", "commander", "officer"})
+    # The action that shows the personal properties; every other caller gets the layer without them.
+    personal_action: str = "personal.read"
+
+    def __post_init__(self) -> None:
+        for action in (self.action, self.personal_action):
+            permissions.rule(action)  # a declaration naming an action missing from the table fails at import
 
 
 @dataclass(frozen=True)

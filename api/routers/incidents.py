@@ -15,18 +15,20 @@ from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 
 from api.database import connection
 from api.problems import describe, field_errors
-from api.security import Principal, remote_addr, require_principal, require_roles
+from api.security import remote_addr, require
 from api.strict import STRICT
 from data import limits as bounds
 from data.ops import events
 from data.ops import incidents as ops
 from data.ops.errors import OpsError, invalid
+from data.permissions import Caller
 
 router = APIRouter(tags=["incidents"])
 
 Conn = Annotated[psycopg.AsyncConnection, Depends(connection)]
-Writer = Annotated[Principal, Depends(require_roles("admin", "commander", "officer"))]
-Reader = Annotated[Principal, Depends(require_principal)]
+Writer = Annotated[Caller, Depends(require("incident.create"))]
+Patcher = Annotated[Caller, Depends(require("incident.patch"))]
+Reader = Annotated[Caller, Depends(require("incident.read"))]
 
 
 class IncidentIn(BaseModel):
@@ -126,7 +128,7 @@ async def create_batch(body: BatchIn, request: Request, conn: Conn, principal: W
 
 @router.patch("/incidents/{incident_id}", summary="Workflow step or edit under optimistic concurrency")
 async def patch_incident(incident_id: uuid.UUID, body: IncidentPatch, request: Request, conn: Conn,
-                         principal: Writer) -> dict[str, Any]:
+                         principal: Patcher) -> dict[str, Any]:
     changes = body.model_dump(exclude={"version"}, exclude_unset=True)
     row = await ops.update(conn, principal, incident_id, body.version, changes, remote_addr(request),
                            _limits(request))

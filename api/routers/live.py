@@ -36,11 +36,11 @@ from psycopg_pool import AsyncConnectionPool
 from api import credentials, live_hub
 from api.live_hub import hub_of, shutdown  # noqa: F401 (the app and the auth gate reach the hub here)
 from api.problems import Problem
-from api.security import Principal, require_principal
+from api.security import Principal, require
 from api.security import _token as security_token
 from data.ops import events, users
 from data.ops.errors import bad_parameter, forbidden
-from data.ops.scope import COMMAND_ROLES
+from data.permissions import communes_for, may
 
 log = logging.getLogger("sitmap.live")
 router = APIRouter(tags=["live"])
@@ -69,7 +69,7 @@ async def _filter(request: Request, principal: Principal, layers: str | None, co
     if unknown:
         raise bad_parameter(f"unknown live layer(s) {', '.join(unknown)}; valid: {', '.join(LIVE_LAYERS)}",
                             "layers", valid=list(LIVE_LAYERS))
-    units = principal.unit_ids
+    units = communes_for(principal, "live.subscribe")
     codes = [c.strip() for raw in communes for c in raw.split(",") if c.strip()]
     if codes:
         async with request.app.state.pool.connection() as conn:
@@ -83,7 +83,7 @@ async def _filter(request: Request, principal: Principal, layers: str | None, co
         if outside:
             raise forbidden(f"commune(s) {', '.join(outside)} lie outside your communes")
         units = frozenset(found.values())
-    return Filter(frozenset(wanted), units, principal.role in COMMAND_ROLES)
+    return Filter(frozenset(wanted), units, may(principal, "alert.receive"))
 
 
 _queries: set[asyncio.Task] = set()  # strong references to queries whose stream has gone meanwhile
@@ -125,8 +125,8 @@ async def _session_matches(pool: AsyncConnectionPool, token_hash: str | None, pr
     except Exception as exc:  # noqa: BLE001 (fail closed; the client reconnects and resumes without gaps)
         log.warning("live stream could not re-check its session (%s); ending it", exc)
         return False
-    return (found is not None and found.user_id == principal.user_id and found.role == principal.role
-            and found.unit_ids == principal.unit_ids)
+    return (found is not None and found.user_id == principal.user_id and found.caller.role == principal.role
+            and found.caller.unit_ids == principal.unit_ids)
 
 
 async def _stream(hub: live_hub.Hub, cursor: tuple[int, int], flt: Filter, principal: Principal,
@@ -169,7 +169,7 @@ async def _stream(hub: live_hub.Hub, cursor: tuple[int, int], flt: Filter, princ
 
 @router.get("/live", summary="Server-Sent Events of every write (Last-Event-ID resumes without gaps)",
             response_class=StreamingResponse)
-async def live(request: Request, principal: Annotated[Principal, Depends(require_principal)],
+async def live(request: Request, principal: Annotated[Principal, Depends(require("live.subscribe"))],
                layers: str | None = None, commune: Annotated[list[str] | None, Query()] = None,
                last_event_id: int | None = None) -> StreamingResponse:
     flt = await _filter(request, principal, layers, commune or [])

@@ -13,11 +13,12 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from api.database import connection
-from api.security import Principal, remote_addr, require_principal, require_roles
+from api.security import remote_addr, require
 from api.strict import STRICT
 from data import limits as bounds
 from data.ops import patrols as ops
 from data.ops.incidents import Limits
+from data.permissions import Caller
 
 router = APIRouter(tags=["patrols"])
 Conn = Annotated[psycopg.AsyncConnection, Depends(connection)]
@@ -36,7 +37,7 @@ class VisitIn(BaseModel):
 @router.post("/patrol-points/{point_id}/visits", status_code=201,
              summary="Check in at a patrol point (accepted within the radius, else stored flagged)")
 async def visit(point_id: int, body: VisitIn, request: Request, conn: Conn,
-                principal: Annotated[Principal, Depends(require_roles("admin", "commander", "officer"))]
+                principal: Annotated[Caller, Depends(require("patrol.check_in"))]
                 ) -> JSONResponse:
     status, out = await ops.check_in(conn, principal, point_id, body.id, body.lon, body.lat, body.accuracy_m,
                                      body.visited_at, body.note, request.app.state.settings.checkin_radius_m,
@@ -46,5 +47,5 @@ async def visit(point_id: int, body: VisitIn, request: Request, conn: Conn,
 
 @router.get("/patrol-points/{point_id}/status", summary="Last accepted visit, overdue, flagged visits")
 async def point_status(point_id: int, conn: Conn,
-                       principal: Annotated[Principal, Depends(require_principal)]) -> dict[str, Any]:
+                       principal: Annotated[Caller, Depends(require("patrol.read"))]) -> dict[str, Any]:
     return jsonable(await ops.status(conn, principal, point_id))

@@ -13,8 +13,9 @@ from fastapi.security import OAuth2PasswordRequestForm
 from api import credentials
 from api.database import connection
 from api.problems import Problem
-from api.security import Principal, _token, optional_principal, remote_addr, require_principal
+from api.security import _token, optional_principal, remote_addr, require
 from data.ops import audit, signin, users
+from data.permissions import Caller
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 
@@ -106,9 +107,9 @@ async def login(conn: Conn, request: Request, response: Response) -> dict[str, A
     settings = request.app.state.settings
     response.set_cookie(credentials.COOKIE_NAME, tok, max_age=settings.token_ttl_minutes * 60, httponly=True,
                         samesite="strict", secure=_secure(request), path="/")
-    principal = await users.session_user(conn, credentials.token_hash(tok))
+    found = await users.session_user(conn, credentials.token_hash(tok))
     return {"username": user["username"], "role": user["role"],
-            "communes": await users.unit_codes(conn, principal.unit_ids if principal else None)}
+            "communes": await users.unit_codes(conn, found.caller.unit_ids if found else None)}
 
 
 @router.post("/logout", summary="Revoke the current session (cookie or bearer) and clear the cookie")
@@ -124,6 +125,6 @@ async def logout(conn: Conn, request: Request, response: Response) -> dict[str, 
 
 
 @router.get("/me", summary="Who is signed in: user name, role, communes (null: province-wide)")
-async def me(conn: Conn, principal: Annotated[Principal, Depends(require_principal)]) -> dict[str, Any]:
+async def me(conn: Conn, principal: Annotated[Caller, Depends(require("self.read"))]) -> dict[str, Any]:
     return {"username": principal.username, "role": principal.role,
             "communes": await users.unit_codes(conn, principal.unit_ids)}

@@ -10,10 +10,11 @@ from fastapi.encoders import jsonable_encoder as jsonable
 from pydantic import BaseModel, Field
 
 from api.database import connection
-from api.security import Principal, remote_addr, require_principal, require_roles
+from api.security import remote_addr, require
 from api.strict import STRICT
 from data import limits as bounds
 from data.ops import stations as ops
+from data.permissions import Caller
 
 router = APIRouter(tags=["stations"])
 Conn = Annotated[psycopg.AsyncConnection, Depends(connection)]
@@ -30,16 +31,12 @@ class StatusIn(BaseModel):
 @router.put("/stations/{station_id}/status",
             summary="Change a station's headquarters status (with history; 409 for a closed station)")
 async def put_status(station_id: int, body: StatusIn, request: Request, conn: Conn,
-                     principal: Annotated[Principal, Depends(require_roles("admin", "commander"))]) -> dict[str, Any]:
+                     principal: Annotated[Caller, Depends(require("station.status"))]) -> dict[str, Any]:
     return await ops.set_status(conn, principal, station_id, body.hq_status, body.note, body.version,
                                 remote_addr(request), request.app.state.settings.max_description_chars)
 
 
 @router.get("/stations/{station_id}/status-history", summary="Headquarters status changes of a station")
 async def status_history(station_id: int, conn: Conn,
-                         principal: Annotated[Principal, Depends(require_principal)]) -> dict[str, Any]:
-    rows = await ops.history(conn, station_id)
-    if principal.role == "planner":
-        for r in rows:
-            r["changed_by"] = None
-    return {"items": jsonable(rows)}
+                         principal: Annotated[Caller, Depends(require("station.history"))]) -> dict[str, Any]:
+    return {"items": jsonable(await ops.history(conn, principal, station_id))}

@@ -19,8 +19,9 @@ from fastapi.staticfiles import StaticFiles
 
 from api.database import connection
 from api.problems import Problem
-from api.security import Principal, optional_principal
+from api.security import optional_principal
 from data.ops import unit_info, unit_search
+from data.permissions import Caller
 from web import assets, pages
 
 router = APIRouter(tags=["web"])
@@ -82,7 +83,7 @@ async def manifest() -> JSONResponse:
 
 
 @router.get("/web/session", summary="Who is signed in (user null when nobody); always 200")
-async def session(principal: Annotated[Principal | None, Depends(optional_principal)],
+async def session(principal: Annotated[Caller | None, Depends(optional_principal)],
                   conn: Annotated[psycopg.AsyncConnection, Depends(connection)]) -> dict[str, Any]:
     if principal is None:
         return {"user": None}

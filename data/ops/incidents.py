@@ -21,7 +21,8 @@ from data import limits as bounds
 from data import vocab
 from data.ops import events
 from data.ops.errors import OpsError, bad_parameter, conflict, forbidden, invalid, not_found
-from data.ops.scope import COMMAND_ROLES, Actor, in_scope, require_in_scope, scope_params, sees_details
+from data.ops.scope import in_scope, require_in_scope, scope_params, sees_details
+from data.permissions import Caller, may
 from layers import geojson
 
 LAYER = "incidents"
@@ -227,7 +228,7 @@ SELECT loc.id AS loc_id, loc.code AS loc_code, loc.name AS loc_name, r.*
 """  # noqa: S608 - fragments come from declarations and constants; every value is a bound parameter
 
 
-def representation(row: dict[str, Any], actor: Actor) -> dict[str, Any]:
+def representation(row: dict[str, Any], actor: Caller) -> dict[str, Any]:
     out = {k: row[k] for k in ("number", "category", "severity", "status", "occurred_at", "reported_at", "lon",
                                "lat", "accuracy_m", "unit_code", "unit_name", "source", "version", "updated_at",
                                *PERSONAL_FIELDS)}
@@ -245,12 +246,12 @@ async def fetch(conn: psycopg.AsyncConnection, incident_id: uuid.UUID, lock: boo
     return await cur.fetchone()
 
 
-async def create(conn: psycopg.AsyncConnection, actor: Actor, item: NewIncident, limits: Limits,
+async def create(conn: psycopg.AsyncConnection, actor: Caller, item: NewIncident, limits: Limits,
                  addr: str | None) -> tuple[int, dict[str, Any]]:
     """Store a new incident once. Returns (201, incident) when stored now, (200, incident) for a retry of the
     same body; raises OpsError 409 for the same id with another body, 403 outside the actor's communes."""
     check_fields(item, limits)
-    scope = scope_params(actor)
+    scope = scope_params(actor, "incident.create")
     digest = item.body_hash()
     params = {"id": item.id, "category": item.category, "severity": item.severity,
               "occurred_at": item.occurred_at, "accuracy_m": item.accuracy_m, "source": item.source,
@@ -270,7 +271,7 @@ async def create(conn: psycopg.AsyncConnection, actor: Actor, item: NewIncident,
         raise invalid(f"the point lon={item.lon}, lat={item.lat} lies in no commune of 2025", field="lon")
     if found["id"] is not None:
         return 201, {k: v for k, v in found.items() if not k.startswith("loc_")}
-    require_in_scope(actor, found["loc_id"], "the point", found["loc_name"], found["loc_code"])
+    require_in_scope(actor, "incident.create", found["loc_id"], "the point", found["loc_name"], found["loc_code"])
     row = await fetch(conn, item.id)
     if row is None:  # the WHERE refused it: cannot happen after the check above unless units changed meanwhile
         raise forbidden("the point lies outside your communes")
@@ -285,14 +286,15 @@ def _assignee_sql() -> str:
             "LEFT JOIN app_user_unit uu ON uu.user_id = u.id WHERE u.username = %s AND NOT u.disabled GROUP BY u.id")
 
 
-async def update(conn: psycopg.AsyncConnection, actor: Actor, incident_id: uuid.UUID, version: int,
+async def update(conn: psycopg.AsyncConnection, actor: Caller, incident_id: uuid.UUID, version: int,
                  changes: dict[str, Any], addr: str | None, limits: Limits) -> dict[str, Any]:
     """Apply a workflow step or an edit under optimistic concurrency (stale version → 409)."""
     async with conn.transaction():
         row = await fetch(conn, incident_id, lock=True)
         if row is None:
             raise not_found(f"there is no incident {incident_id}")
-        require_in_scope(actor, row["unit_id"], f"incident {incident_id}", row["unit_name"], row["unit_code"])
+        require_in_scope(actor, "incident.patch", row["unit_id"], f"incident {incident_id}", row["unit_name"],
+                         row["unit_code"])
         if row["version"] != version:
             raise conflict(f"incident {incident_id} has changed: your version is {version}, the current one is "
                            f"{row['version']}; reload it and apply your change again", current_version=row["version"])
@@ -306,7 +308,7 @@ async def update(conn: psycopg.AsyncConnection, actor: Actor, incident_id: uuid.
             if status not in allowed:
                 raise conflict(f"an incident that is {row['status']!r} cannot become {status!r}; allowed next: "
                                f"{', '.join(sorted(allowed)) or 'none (closed)'}", allowed=sorted(allowed))
-            if actor.role not in COMMAND_ROLES:
+            if not may(actor, "incident.assign"):
                 mine = row["assignee_id"] is not None and row["assignee_id"] == actor.user_id
                 if not mine or (row["status"], status) not in OFFICER_TRANSITIONS:
                     raise forbidden("an officer may only start (assigned → in_progress) and close (in_progress → "
@@ -325,7 +327,7 @@ async def update(conn: psycopg.AsyncConnection, actor: Actor, incident_id: uuid.
             sets["assignee_id"] = found[0]
         for field in ("category", "severity", "description", "reporter_name"):
             if changes.get(field) is not None:
-                if actor.role not in COMMAND_ROLES:
+                if not may(actor, "incident.edit"):
                     raise forbidden(f"only commanders edit {field}")
                 if field == "category":
                     _valid_list("category", changes[field], CATEGORIES)
@@ -358,11 +360,11 @@ async def update(conn: psycopg.AsyncConnection, actor: Actor, incident_id: uuid.
     return new
 
 
-async def read(conn: psycopg.AsyncConnection, actor: Actor, incident_id: uuid.UUID,
+async def read(conn: psycopg.AsyncConnection, actor: Caller, incident_id: uuid.UUID,
                addr: str | None) -> dict[str, Any]:
     cur = conn.cursor(row_factory=dict_row)
     await cur.execute(SELECT_SQL + " WHERE i.id = %(id)s AND " + in_scope("i.unit_id"),
-                      {"id": incident_id, **scope_params(actor)})
+                      {"id": incident_id, **scope_params(actor, "incident.read")})
     row = await cur.fetchone()
     if row is None:
         raise not_found(f"there is no incident {incident_id} in your communes")
@@ -371,7 +373,7 @@ async def read(conn: psycopg.AsyncConnection, actor: Actor, incident_id: uuid.UU
     return representation(row, actor)
 
 
-async def _audit_read(conn: psycopg.AsyncConnection, actor: Actor, ids: list[str], addr: str | None) -> None:
+async def _audit_read(conn: psycopg.AsyncConnection, actor: Caller, ids: list[str], addr: str | None) -> None:
     target = f"incident:{ids[0]}" if len(ids) == 1 else f"incidents:{len(ids)}"
     await conn.execute(
         "INSERT INTO audit_log (user_id, username, action, target, remote_addr, detail) "
@@ -379,7 +381,7 @@ async def _audit_read(conn: psycopg.AsyncConnection, actor: Actor, ids: list[str
         (actor.user_id, actor.username, target, addr, json.dumps({"ids": ids[:500]})))
 
 
-async def search(conn: psycopg.AsyncConnection, actor: Actor, addr: str | None, *, status: str | None = None,
+async def search(conn: psycopg.AsyncConnection, actor: Caller, addr: str | None, *, status: str | None = None,
                  unit_code: str | None = None, since: datetime | None = None, limit: int = 100,
                  offset: int = 0) -> list[dict[str, Any]]:
     if status is not None and status not in STATUSES:
@@ -393,7 +395,7 @@ async def search(conn: psycopg.AsyncConnection, actor: Actor, addr: str | None, 
           " AND (%(since)s::timestamptz IS NULL OR i.occurred_at >= %(since)s)"
           " ORDER BY i.occurred_at DESC, i.id LIMIT %(limit)s OFFSET %(offset)s",
         {"status": status, "code": unit_code, "since": since, "limit": limit, "offset": offset,
-         **scope_params(actor)})
+         **scope_params(actor, "incident.read")})
     rows = await cur.fetchall()
     if rows and sees_details(actor):
         await _audit_read(conn, actor, [str(r["id"]) for r in rows], addr)
@@ -407,9 +409,9 @@ SELECT h.at, h.version, h.from_status, h.to_status, h.changes, u.username FROM i
 """  # noqa: S608
 
 
-async def history(conn: psycopg.AsyncConnection, actor: Actor, incident_id: uuid.UUID) -> list[dict[str, Any]]:
+async def history(conn: psycopg.AsyncConnection, actor: Caller, incident_id: uuid.UUID) -> list[dict[str, Any]]:
     cur = conn.cursor(row_factory=dict_row)
-    await cur.execute(HISTORY_SQL, {"id": incident_id, **scope_params(actor)})
+    await cur.execute(HISTORY_SQL, {"id": incident_id, **scope_params(actor, "incident.read")})
     rows = await cur.fetchall()
     if not rows:
         raise not_found(f"there is no incident {incident_id} in your communes")

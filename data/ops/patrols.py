@@ -15,7 +15,8 @@ from data import limits as bounds
 from data.ops import events
 from data.ops.errors import conflict, invalid, not_found
 from data.ops.incidents import Limits, check_accuracy, check_point, check_time
-from data.ops.scope import Actor, in_scope, require_in_scope, scope_params
+from data.ops.scope import in_scope, require_in_scope, scope_params
+from data.permissions import Caller
 from layers import geojson
 
 LAYER = "patrol-points"
@@ -53,7 +54,7 @@ SELECT p.id, p.name, p.kind, u.code AS unit_code, p.visit_interval_hours, ST_X(p
 """  # noqa: S608 - constant scope fragment, bound parameters
 
 
-async def check_in(conn: psycopg.AsyncConnection, actor: Actor, point_id: int, visit_id: uuid.UUID, lon: float,
+async def check_in(conn: psycopg.AsyncConnection, actor: Caller, point_id: int, visit_id: uuid.UUID, lon: float,
                    lat: float, accuracy_m: float | None, visited_at: datetime | None, note: str | None,
                    radius_m: float, addr: str | None, limits: Limits | None = None) -> tuple[int, dict[str, Any]]:
     """Store a check-in once (201), answer a retry with the stored one (200); the same rules for the point, the
@@ -71,7 +72,8 @@ async def check_in(conn: psycopg.AsyncConnection, actor: Actor, point_id: int, v
     point = await cur.fetchone()
     if point is None:
         raise not_found(f"there is no patrol point {point_id}")
-    require_in_scope(actor, point["unit_id"], f"patrol point {point_id}", point["unit_name"], point["unit_code"])
+    require_in_scope(actor, "patrol.check_in", point["unit_id"], f"patrol point {point_id}", point["unit_name"],
+                     point["unit_code"])
     dist = float(point["distance_m"])
     accepted = dist <= radius_m
     params = {"cid": visit_id, "pid": point_id, "at": visited_at or now, "uid": actor.user_id, "acc": accuracy_m,
@@ -107,9 +109,9 @@ def _visit_out(v: dict[str, Any], radius_m: float) -> dict[str, Any]:
                                                 f"{round(radius_m)} m check-in radius"}
 
 
-async def status(conn: psycopg.AsyncConnection, actor: Actor, point_id: int) -> dict[str, Any]:
+async def status(conn: psycopg.AsyncConnection, actor: Caller, point_id: int) -> dict[str, Any]:
     cur = conn.cursor(row_factory=dict_row)
-    await cur.execute(STATUS_SQL, {"pid": point_id, **scope_params(actor)})
+    await cur.execute(STATUS_SQL, {"pid": point_id, **scope_params(actor, "patrol.read")})
     row = await cur.fetchone()
     if row is None:
         raise not_found(f"there is no patrol point {point_id} in your communes")

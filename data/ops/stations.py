@@ -11,7 +11,8 @@ from psycopg.rows import dict_row
 from data import vocab
 from data.ops import events
 from data.ops.errors import conflict, invalid, not_found
-from data.ops.scope import Actor, require_in_scope
+from data.ops.scope import require_in_scope, sees_details
+from data.permissions import Caller
 from layers import geojson
 
 LAYER = "stations"
@@ -31,7 +32,7 @@ SELECT s.id, s.code, s.name, s.hq_status, s.version, s.valid_to, s.valid_to < cu
 """
 
 
-async def set_status(conn: psycopg.AsyncConnection, actor: Actor, station_id: int, hq_status: str,
+async def set_status(conn: psycopg.AsyncConnection, actor: Caller, station_id: int, hq_status: str,
                      note: str | None, version: int | None, addr: str | None, max_note: int) -> dict[str, Any]:
     """Change the status, with its history row, live event and audit row. A closed station (valid_to in the
     past, as the stations layer counts validity) is refused with 409; the status it has already is a no-op
@@ -47,7 +48,8 @@ async def set_status(conn: psycopg.AsyncConnection, actor: Actor, station_id: in
         st = await cur.fetchone()
         if st is None:
             raise not_found(f"there is no station {station_id}")
-        require_in_scope(actor, st["unit_id"], f"station {st['code']}", st["unit_name"], st["unit_code"])
+        require_in_scope(actor, "station.status", st["unit_id"], f"station {st['code']}", st["unit_name"],
+                         st["unit_code"])
         if st["closed"]:
             raise conflict(f"station {st['code']} closed on {st['valid_to'].isoformat()} (valid_to); a closed "
                            "station's headquarters status cannot change. The status vocabulary has no 'reopened': "
@@ -79,9 +81,9 @@ def _state(st: dict[str, Any], hq_status: str, previous: str, version: int, chan
             "previous_status": previous, "version": version, "unit_code": st["unit_code"], "changed": changed}
 
 
-async def history(conn: psycopg.AsyncConnection, station_id: int) -> list[dict[str, Any]]:
+async def history(conn: psycopg.AsyncConnection, caller: Caller, station_id: int) -> list[dict[str, Any]]:
     """The station's status changes, oldest first; 404 for a station that does not exist (one with no
-    change yet answers an empty list)."""
+    change yet answers an empty list). Who changed it is a personal detail (data/permissions.py)."""
     cur = conn.cursor(row_factory=dict_row)
     await cur.execute("SELECT 1 FROM station WHERE id = %s", (station_id,))
     if await cur.fetchone() is None:
@@ -89,4 +91,8 @@ async def history(conn: psycopg.AsyncConnection, station_id: int) -> list[dict[s
     await cur.execute("SELECT h.hq_status, h.changed_at, h.note, u.username AS changed_by "
                       "FROM station_status_history h LEFT JOIN app_user u ON u.id = h.changed_by "
                       "WHERE h.station_id = %s ORDER BY h.id", (station_id,))
-    return await cur.fetchall()
+    rows = await cur.fetchall()
+    if not sees_details(caller):
+        for r in rows:
+            r["changed_by"] = None
+    return rows

@@ -10,6 +10,7 @@ import psycopg
 from psycopg.rows import dict_row
 
 from data import vocab
+from data.permissions import Caller, always_in_communes
 
 UNIT_KINDS_2025 = ("commune", "ward", "township")
 
@@ -20,12 +21,14 @@ class UserError(ValueError):
 
 @dataclass(frozen=True)
 class SessionUser:
-    user_id: int
-    username: str
-    role: str
-    unit_ids: frozenset[int] | None
-    kind: str  # bearer | cookie
+    """A live session found by its token: the caller it signs in, and how long it has left."""
+
+    caller: Caller  # its ``via`` is the kind the session was made for (bearer | cookie)
     expires_in_s: float = 0.0  # seconds until the session expires (bounds any cache of it)
+
+    @property
+    def user_id(self) -> int | None:
+        return self.caller.user_id
 
 
 async def resolve_units(conn: psycopg.AsyncConnection, refs: list[str]) -> list[dict[str, Any]]:
@@ -58,8 +61,8 @@ async def add_user(conn: psycopg.AsyncConnection, username: str, role: str, pass
                    unit_ids: list[int], display_name: str | None = None) -> int:
     if role not in vocab.codes(vocab.ROLES):
         raise UserError(f"unknown role {role!r}; valid roles: {', '.join(vocab.codes(vocab.ROLES))}")
-    if role == "officer" and not unit_ids:
-        raise UserError("an officer writes only in assigned communes: give at least one --commune")
+    if always_in_communes(role) and not unit_ids:
+        raise UserError(f"an {role} writes only in assigned communes: give at least one --commune")
     async with conn.transaction():
         cur = await conn.execute(
             "INSERT INTO app_user (username, display_name, password_hash, role) VALUES (%s, %s, %s, %s) "
@@ -135,9 +138,9 @@ async def session_user(conn: psycopg.AsyncConnection, token_hash: str) -> Sessio
     if row is None:
         return None
     uid, username, role, kind, expires_in, units = row
-    # Officers are always scoped (no rows: nowhere); other roles without rows are province-wide.
-    scope = frozenset(units or ()) if (units or role == "officer") else None
-    return SessionUser(uid, username, role, scope, kind, expires_in)
+    # Some roles are always scoped (no rows: nowhere); other roles without rows are province-wide.
+    scope = frozenset(units or ()) if (units or always_in_communes(role)) else None
+    return SessionUser(Caller(uid, username, role, scope, kind), expires_in)
 
 
 async def unit_codes(conn: psycopg.AsyncConnection, unit_ids: frozenset[int] | None) -> list[str] | None:
