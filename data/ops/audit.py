@@ -3,14 +3,27 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime
 from typing import Any
 
 import psycopg
 from psycopg.rows import dict_row
 
-INSERT_SQL = ("INSERT INTO audit_log (user_id, username, action, target, remote_addr, detail) "
-              "VALUES (%s, %s, %s, %s, %s, %s::jsonb)")
+INSERT_INTO = "INSERT INTO audit_log (user_id, username, action, target, remote_addr, detail)"
+INSERT_SQL = INSERT_INTO + " VALUES (%s, %s, %s, %s, %s, %s::jsonb)"
+_ACTION = re.compile(r"[a-z_]+(\.[a-z_]+)*")
+
+
+def insert_per_row(action: str, relation: str, target: str, detail: str) -> str:
+    """SQL of an INSERT writing one audit row per row of ``relation``, for a write that audits itself in its
+    own statement (a CTE beside ``INSERT ... RETURNING``): the caller is the bound parameters ``%(uid)s``,
+    ``%(username)s`` and ``%(addr)s``; ``target`` and ``detail`` are SQL over the relation's columns (trusted
+    code, like the rest of the statement)."""
+    if not _ACTION.fullmatch(action):
+        raise ValueError(f"audit action {action!r} is not a dotted lower-case name")
+    values = f"%(uid)s, %(username)s, '{action}', {target}, %(addr)s, {detail}"
+    return f"{INSERT_INTO} SELECT {values} FROM {relation}"  # noqa: S608 (trusted fragments, the action checked)
 
 
 async def record(conn: psycopg.AsyncConnection, user_id: int | None, username: str | None, action: str,
@@ -21,8 +34,8 @@ async def record(conn: psycopg.AsyncConnection, user_id: int | None, username: s
 
 # A read's row is committed without waiting for its WAL flush (a crash can lose the last fraction of a second of
 # read rows, never a write's): a durable commit per feature page would put a disk flush on every read.
-READ_SQL = ("INSERT INTO audit_log (user_id, username, action, target, remote_addr, detail) "
-            "SELECT %s, %s, %s, %s, %s, %s::jsonb FROM (SELECT set_config('synchronous_commit', 'off', true)) s")
+READ_SQL = (INSERT_INTO + " SELECT %s, %s, %s, %s, %s, %s::jsonb "
+            "FROM (SELECT set_config('synchronous_commit', 'off', true)) s")
 # How many ids one row names; the count is always the full one.
 MAX_IDS = 1000
 

@@ -19,7 +19,7 @@ from psycopg.rows import dict_row
 
 from data import limits as bounds
 from data import vocab
-from data.ops import events
+from data.ops import audit, events
 from data.ops.errors import OpsError, bad_parameter, conflict, forbidden, invalid, not_found
 from data.ops.scope import in_scope, require_in_scope, scope_params, sees_details
 from data.permissions import Caller, may
@@ -190,6 +190,11 @@ SELECT i.id, i.number, i.category, i.severity, i.status, i.occurred_at, i.report
 """
 
 
+# The audit row of a new incident, written by its own INSERT statement.
+_AUDIT_CREATE = audit.insert_per_row("incident.create", "ins", "'incident:' || id", "jsonb_build_object("
+                                     "'unit_id', unit_id, 'category', %(category)s, 'severity', %(severity)s)")
+
+
 @functools.cache
 def create_sql() -> str:
     """One statement (one round trip, atomic on its own): the commune containing the point, the incident
@@ -213,9 +218,7 @@ WITH loc AS (""" + UNIT_AT_SQL + """), ins AS (
   INSERT INTO incident_history (incident_id, user_id, version, from_status, to_status, changes)
   SELECT id, %(uid)s, version, NULL, status, '{"created": true}'::jsonb FROM ins
 ), aud AS (
-  INSERT INTO audit_log (user_id, username, action, target, remote_addr, detail)
-  SELECT %(uid)s, %(username)s, 'incident.create', 'incident:' || id, %(addr)s,
-         jsonb_build_object('unit_id', unit_id, 'category', %(category)s, 'severity', %(severity)s) FROM ins
+  """ + _AUDIT_CREATE + """
 ), ev AS (
   INSERT INTO event (kind, layer, unit_id, payload)
   SELECT k.kind, '""" + LAYER + """', ins.unit_id,
@@ -353,10 +356,8 @@ async def update(conn: psycopg.AsyncConnection, actor: Caller, incident_id: uuid
         await events.emit(conn, "incident_updated", LAYER, new["unit_id"],
                           {"feature": await geojson.public_feature(conn, LAYER, incident_id),
                            "unit_code": new["unit_code"]})
-        await conn.execute(
-            "INSERT INTO audit_log (user_id, username, action, target, remote_addr, detail) "
-            "VALUES (%s, %s, 'incident.update', %s, %s, %s::jsonb)",
-            (actor.user_id, actor.username, f"incident:{incident_id}", addr, json.dumps(logged, default=str)))
+        await audit.record(conn, actor.user_id, actor.username, "incident.update", f"incident:{incident_id}", addr,
+                           logged)
     return new
 
 
@@ -375,10 +376,8 @@ async def read(conn: psycopg.AsyncConnection, actor: Caller, incident_id: uuid.U
 
 async def _audit_read(conn: psycopg.AsyncConnection, actor: Caller, ids: list[str], addr: str | None) -> None:
     target = f"incident:{ids[0]}" if len(ids) == 1 else f"incidents:{len(ids)}"
-    await conn.execute(
-        "INSERT INTO audit_log (user_id, username, action, target, remote_addr, detail) "
-        "VALUES (%s, %s, 'incident.read_personal', %s, %s, %s::jsonb)",
-        (actor.user_id, actor.username, target, addr, json.dumps({"ids": ids[:500]})))
+    await audit.record(conn, actor.user_id, actor.username, "incident.read_personal", target, addr,
+                       {"ids": ids[:500]})
 
 
 async def search(conn: psycopg.AsyncConnection, actor: Caller, addr: str | None, *, status: str | None = None,

@@ -3,7 +3,6 @@ stored flagged with the distance. The patrol-points layer shows the last accepte
 
 from __future__ import annotations
 
-import json
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -12,7 +11,7 @@ import psycopg
 from psycopg.rows import dict_row
 
 from data import limits as bounds
-from data.ops import events
+from data.ops import audit, events
 from data.ops.errors import conflict, invalid, not_found
 from data.ops.incidents import Limits, check_accuracy, check_point, check_time
 from data.ops.scope import in_scope, require_in_scope, scope_params
@@ -87,11 +86,8 @@ async def check_in(conn: psycopg.AsyncConnection, actor: Caller, point_id: int, 
             await events.emit(conn, "patrol_visit", LAYER, point["unit_id"],
                               {"feature": feature, "unit_code": point["unit_code"],
                                "visit": {"id": str(visit_id), "accepted": accepted, "distance_m": round(dist, 1)}})
-            await conn.execute(
-                "INSERT INTO audit_log (user_id, username, action, target, remote_addr, detail) "
-                "VALUES (%s, %s, 'patrol.visit', %s, %s, %s::jsonb)",
-                (actor.user_id, actor.username, f"patrol_point:{point_id}", addr,
-                 json.dumps({"visit": str(visit_id), "accepted": accepted, "distance_m": round(dist, 1)})))
+            await audit.record(conn, actor.user_id, actor.username, "patrol.visit", f"patrol_point:{point_id}", addr,
+                               {"visit": str(visit_id), "accepted": accepted, "distance_m": round(dist, 1)})
     out = _visit_out(visit, radius_m)
     if inserted is not None:
         return 201, out

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import psycopg
 from psycopg.rows import dict_row
 
 from data import vocab
-from data.ops import events
+from data.ops import audit, events
 from data.ops.errors import conflict, invalid, not_found
 from data.ops.scope import require_in_scope, sees_details
 from data.permissions import Caller
@@ -68,11 +67,8 @@ async def set_status(conn: psycopg.AsyncConnection, actor: Caller, station_id: i
         feature = await geojson.public_feature(conn, LAYER, station_id)
         await events.emit(conn, "station_status", LAYER, st["unit_id"],
                           {"feature": feature, "unit_code": st["unit_code"], "from": st["hq_status"]})
-        await conn.execute(
-            "INSERT INTO audit_log (user_id, username, action, target, remote_addr, detail) "
-            "VALUES (%s, %s, 'station.status', %s, %s, %s::jsonb)",
-            (actor.user_id, actor.username, f"station:{station_id}", addr,
-             json.dumps({"from": st["hq_status"], "to": hq_status, "note": note})))
+        await audit.record(conn, actor.user_id, actor.username, "station.status", f"station:{station_id}", addr,
+                           {"from": st["hq_status"], "to": hq_status, "note": note})
     return _state(st, hq_status, st["hq_status"], new_version, changed=True)
 
 
