@@ -89,6 +89,20 @@ class Settings(BaseSettings):
     # Backups: `sitmap db backup` writes sitmap-<database>-<UTC time>.dump here unless given --output.
     backup_dir: Path = PROJECT_DIR / "backups"
 
+    # Road graph (imported roads; geo/road_costs.py): free-flow speed per road class in km/h, typical for the
+    # northern mountains (winding, narrow, mixed traffic), not legal limits: SITMAP_ROAD_SPEED_<CLASS>_KMH.
+    # Steep ground divides the speed by 1 + road_slope_per_grade × min(grade, road_slope_max_grade), never
+    # below road_min_speed_kmh. Line ends closer than road_snap_m are one node.
+    road_speed_national_kmh: float = Field(default=50.0, gt=0)
+    road_speed_provincial_kmh: float = Field(default=40.0, gt=0)
+    road_speed_commune_kmh: float = Field(default=30.0, gt=0)
+    road_speed_village_track_kmh: float = Field(default=15.0, gt=0)
+    road_speed_footpath_kmh: float = Field(default=4.0, gt=0)
+    road_slope_per_grade: float = Field(default=6.0, ge=0)
+    road_slope_max_grade: float = Field(default=0.35, ge=0)
+    road_min_speed_kmh: float = Field(default=2.0, gt=0)
+    road_snap_m: float = Field(default=5.0, gt=0, le=50)
+
 
 @lru_cache
 def get_settings() -> Settings:

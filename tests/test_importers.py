@@ -305,8 +305,10 @@ def road_frame(units) -> gpd.GeoDataFrame:
 
 
 def check_roads(db: str, fmt: str, tmp_path: Path, reference_units) -> None:
-    from geo.road_costs import SPEED_KMH
+    from data.settings import get_settings
+    from geo.road_costs import class_speeds
 
+    speeds = class_speeds(get_settings())
     frame = road_frame(reference_units)
     report = run_import(db, "roads", write(frame, fmt, tmp_path))
     # The main road is split where the side road meets it: 2 + 1 + 1 edges on 5 nodes.
@@ -317,7 +319,7 @@ def check_roads(db: str, fmt: str, tmp_path: Path, reference_units) -> None:
     assert len(nodes) == 5
     for _s, _t, cls, length, cost, reverse, measured in edges:
         assert length == pytest.approx(measured, rel=1e-3)
-        assert cost == pytest.approx(length / (SPEED_KMH[cls] / 3.6)) and reverse == cost
+        assert cost == pytest.approx(length / (speeds[cls] / 3.6)) and reverse == cost
     total_main = sum(e[3] for e in edges if e[2] == "national")
     assert total_main == pytest.approx(GEOD.geometry_length(frame.geometry[0]), rel=1e-3)
     components = query(db, "SELECT count(DISTINCT component) FROM pgr_connectedComponents("

@@ -1,4 +1,5 @@
-"""Read an input file into rows with a geometry: GeoJSON, Shapefile (zipped or not), GeoPackage, CSV.
+"""Read an input file into rows with a geometry: GeoJSON, Shapefile (zipped or not), GeoPackage, CSV, and
+OpenStreetMap extracts (.osm, .osm.pbf: the 'lines' layer of GDAL's OSM driver).
 
 Text must be UTF-8. A file that is not is refused with the place where decoding fails: guessing another
 encoding silently turns Vietnamese names into mojibake that nobody notices until a search fails.
@@ -29,6 +30,11 @@ LON_NAMES = ("lon", "lng", "long", "longitude", "x", "kinh_do", "kinhdo", "kinh 
 LAT_NAMES = ("lat", "latitude", "y", "vi_do", "vido", "vĩ độ")
 WKT_NAMES = ("wkt", "geometry", "geom", "the_geom")
 BOM = b"\xef\xbb\xbf"
+# OSM tags the importers read (roads): GDAL's default osmconf.ini makes a few of them fields and packs the
+# rest into 'other_tags' (hstore text); each of these becomes a column unless it already is one.
+OSM_TAGS = ("highway", "name", "ref", "maxspeed", "oneway", "junction", "incline")
+_HSTORE_PAIR = re.compile(r'"((?:[^"\\]|\\.)*)"=>"((?:[^"\\]|\\.)*)"')
+_HSTORE_ESCAPE = re.compile(r"\\(.)")
 
 
 class FileRejected(Exception):
@@ -60,11 +66,14 @@ def read_source(path: Path, report: ImportReport) -> Source:
     if suffix == ".shp":
         _check_dbf_utf8(path, report)
         return _read_ogr(path, "Shapefile", report, encoding="UTF-8")
+    if suffix in (".osm", ".pbf"):
+        return _read_osm(path, report)
     if suffix == ".gpkg":
         # GeoPackage text is UTF-8 by specification (SQLite TEXT); invalid bytes surface as a read error below.
         return _read_ogr(path, "GeoPackage", report)
     report.reject(None, None, f"unsupported file type '{path.suffix}': use .geojson, .shp (or a .zip holding "
-                              f"one), .gpkg or .csv with lon/lat columns")
+                              f"one), .gpkg, .csv with lon/lat columns, or an OpenStreetMap extract "
+                              f"(.osm, .osm.pbf)")
     raise FileRejected
 
 
@@ -84,7 +93,7 @@ def _read_zip(path: Path, report: ImportReport) -> Source:
 
 
 def _read_ogr(path: Path, driver: str, report: ImportReport, **kwargs: Any) -> Source:
-    layer = None
+    layer = kwargs.pop("layer", None)
     if driver == "GeoPackage":
         layers = [str(name) for name, _geom_type in pyogrio.list_layers(path)]
         if not layers:
@@ -106,6 +115,42 @@ def _read_ogr(path: Path, driver: str, report: ImportReport, **kwargs: Any) -> S
     declared = frame.crs
     frame = _as_text_columns(frame)
     return Source(frame=frame, format=driver, declared_crs=declared)
+
+
+def _read_osm(path: Path, report: ImportReport) -> Source:
+    """The ways of an OpenStreetMap extract as lines, with the tags of OSM_TAGS as columns.
+
+    Only the 'lines' layer is read: GDAL puts closed ways tagged as areas and relations in other layers."""
+    try:
+        driver = pyogrio.read_info(path, layer="lines")["driver"]
+    except Exception as exc:  # noqa: BLE001 - GDAL's own message says what is wrong with the file
+        report.reject(None, None, f"cannot read the file as an OpenStreetMap extract: {exc}")
+        raise FileRejected from exc
+    if driver != "OSM":
+        report.reject(None, None, f"a {path.suffix} file must be an OpenStreetMap extract (.osm XML or .osm.pbf); "
+                                  f"GDAL reads this one as {driver}")
+        raise FileRejected
+    source = _read_ogr(path, "OSM", report, layer="lines")
+    frame = source.frame
+    packed = frame.pop("other_tags") if "other_tags" in frame.columns else None
+    if packed is not None:
+        tags = [osm_tags(t) for t in packed]
+        for key in OSM_TAGS:
+            if key not in frame.columns:
+                frame[key] = pd.Series([t.get(key) for t in tags], index=frame.index, dtype=object)
+    report.notes.append(f"OpenStreetMap extract: {len(frame)} way(s) read from the 'lines' layer")
+    return source
+
+
+def osm_tags(packed: str | None) -> dict[str, str]:
+    """GDAL's 'other_tags' text ``"oneway"=>"yes","maxspeed"=>"50"`` as a dict (values stripped)."""
+    if not packed:
+        return {}
+    return {_unescape(k): _unescape(v).strip() for k, v in _HSTORE_PAIR.findall(packed)}
+
+
+def _unescape(text: str) -> str:
+    return _HSTORE_ESCAPE.sub(r"\1", text)
 
 
 def _as_text_columns(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
