@@ -17,7 +17,7 @@ from api.security import remote_addr, require
 from api.strict import STRICT
 from data import limits as bounds
 from data.ops import patrols as ops
-from data.ops.incidents import Limits
+from data.ops.field_checks import Limits
 from data.permissions import Caller
 
 router = APIRouter(tags=["patrols"])

@@ -13,7 +13,7 @@ from psycopg.rows import dict_row
 from data import limits as bounds
 from data.ops import audit, events
 from data.ops.errors import conflict, invalid, not_found
-from data.ops.incidents import Limits, check_accuracy, check_point, check_time
+from data.ops.field_checks import Limits, check_accuracy, check_point, check_time
 from data.ops.scope import in_scope, require_in_scope, scope_params
 from data.permissions import Caller
 from layers import geojson
@@ -57,7 +57,7 @@ async def check_in(conn: psycopg.AsyncConnection, actor: Caller, point_id: int, 
                    lat: float, accuracy_m: float | None, visited_at: datetime | None, note: str | None,
                    radius_m: float, addr: str | None, limits: Limits | None = None) -> tuple[int, dict[str, Any]]:
     """Store a check-in once (201), answer a retry with the stored one (200); the same rules for the point, the
-    accuracy and the time as for incidents (data/ops/incidents.py)."""
+    accuracy and the time as for incidents (data/ops/field_checks.py)."""
     limits = limits or Limits()
     check_point(lon, lat)
     check_accuracy(accuracy_m)
