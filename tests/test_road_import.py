@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import re
 import shutil
+import struct
+import zlib
 from pathlib import Path
+from xml.etree import ElementTree
 
 import geopandas as gpd
 import psycopg
@@ -283,9 +286,76 @@ def test_osm_tags_configured_as_fields_read_the_same(db: str, tmp_path: Path, mo
     check_osm_graph(db, run_import(db, "roads", OSM))
 
 
+def test_osm_pbf_extract_reads_the_same(db: str, tmp_path: Path) -> None:
+    pbf = tmp_path / "roads.osm.pbf"
+    osm_to_pbf(OSM, pbf)
+    check_osm_graph(db, run_import(db, "roads", pbf))
+
+
 def test_a_pbf_that_is_not_osm_is_refused(db: str, tmp_path: Path) -> None:
     fake = tmp_path / "roads.osm.pbf"
     shutil.copy(ROOT / "data" / "reference" / "province.geojson", fake)
     with pytest.raises(ImportRejected) as exc:
         run_import(db, "roads", fake)
     assert "OpenStreetMap extract" in exc.value.report()
+
+
+# --- a minimal .osm.pbf writer (so the PBF reader is tested on the same ways as roads.osm) -----------------
+
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte, n = n & 0x7F, n >> 7
+        out.append(byte | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+def _zigzag(n: int) -> int:
+    return (n << 1) ^ (n >> 63)
+
+
+def _field(number: int, value: bytes | int) -> bytes:
+    if isinstance(value, int):
+        return _varint(number << 3) + _varint(value)
+    return _varint(number << 3 | 2) + _varint(len(value)) + value
+
+
+def _packed(number: int, values: list[int]) -> bytes:
+    return _field(number, b"".join(_varint(v) for v in values))
+
+
+def _blob(kind: str, message: bytes) -> bytes:
+    blob = _field(2, len(message)) + _field(3, zlib.compress(message))
+    header = _field(1, kind.encode()) + _field(3, len(blob))
+    return struct.pack(">I", len(header)) + header + blob
+
+
+def osm_to_pbf(osm: Path, pbf: Path) -> None:
+    """Write the nodes and ways of an .osm XML file as an OSM PBF file (plain nodes, zlib blobs; the format of
+    wiki.openstreetmap.org/wiki/PBF_Format)."""
+    root = ElementTree.parse(osm).getroot()
+    strings = [""]
+
+    def sid(s: str) -> int:
+        if s not in strings:
+            strings.append(s)
+        return strings.index(s)
+
+    def tags(el) -> bytes:
+        kv = [(sid(t.get("k")), sid(t.get("v"))) for t in el.findall("tag")]
+        return _packed(2, [k for k, _ in kv]) + _packed(3, [v for _, v in kv]) if kv else b""
+
+    nodes = b"".join(_field(1, _field(1, _zigzag(int(n.get("id")))) + tags(n)
+                            + _field(8, _zigzag(round(float(n.get("lat")) * 1e7)))
+                            + _field(9, _zigzag(round(float(n.get("lon")) * 1e7))))
+                     for n in root.findall("node"))
+    ways = b""
+    for w in root.findall("way"):
+        refs = [int(nd.get("ref")) for nd in w.findall("nd")]
+        deltas = [_zigzag(r - p) for r, p in zip(refs, [0, *refs[:-1]], strict=True)]
+        ways += _field(3, _field(1, int(w.get("id"))) + tags(w) + _packed(8, deltas))
+    table = b"".join(_field(1, s.encode()) for s in strings)
+    block = _field(1, table) + _field(2, nodes) + _field(2, ways)
+    header = _field(4, b"OsmSchema-V0.6") + _field(16, b"sitmap tests")
+    pbf.write_bytes(_blob("OSMHeader", header) + _blob("OSMData", block))

@@ -108,3 +108,52 @@ def test_stored_severity_rank_follows_the_vocabulary(empty_db: str) -> None:
                          (code,))
         ranks = dict(conn.execute("SELECT severity, severity_rank FROM incident").fetchall())
     assert ranks == {code: i + 1 for i, code in enumerate(codes)}
+
+
+def _unit(conn: psycopg.Connection, era: str, code: str, kind: str, box: tuple[float, float, float, float],
+          valid_to: str | None = None) -> int:
+    return conn.execute("INSERT INTO admin_unit (era, code, name, name_ascii, kind, valid_to, geom) VALUES "
+                        "(%s, %s, %s, %s, %s, %s, ST_Multi(ST_MakeEnvelope(%s, %s, %s, %s, 4326))) RETURNING id",
+                        (era, code, code, code.lower(), kind, valid_to, *box)).fetchone()[0]
+
+
+def test_one_function_finds_the_commune_at_a_point_and_time_for_incidents_and_hotspot_cells(empty_db: str) -> None:
+    # Migration 0015: sitmap_commune_at(point, at) is the rule of both triggers.
+    with psycopg.connect(empty_db, autocommit=True) as conn:
+        # Lower ids first: a district of 2025 and a former commune over the same ground must not be chosen.
+        _unit(conn, "2025", "D", "district", (103.0, 21.0, 103.2, 21.1))
+        _unit(conn, "pre2025", "OLD", "commune", (103.0, 21.0, 103.2, 21.1), valid_to="2025-06-30")
+        a = _unit(conn, "2025", "A", "ward", (103.0, 21.0, 103.1, 21.1))
+        b = _unit(conn, "2025", "B", "township", (103.1, 21.0, 103.2, 21.1), valid_to="2030-12-31")
+
+        def at(lon: float, lat: float, when: str | None) -> int | None:
+            return conn.execute("SELECT sitmap_commune_at(ST_SetSRID(ST_MakePoint(%s, %s), 4326), %s)",
+                                (lon, lat, when)).fetchone()[0]
+
+        # Either side of the start of the 2025 era: the commune of 2025 (users are scoped by those), as before.
+        assert at(103.05, 21.05, "2025-06-30T23:59:59+07:00") == a
+        assert at(103.05, 21.05, "2025-07-01T00:00:00+07:00") == a
+        assert at(103.05, 21.05, None) == a
+        # A point on the border of two communes: the lower id, as the triggers of 0001 and 0011 chose.
+        assert at(103.1, 21.05, "2025-08-01T00:00:00+07:00") == min(a, b)
+        assert at(103.5, 21.05, None) is None
+        # A commune holds its ground until the end of its valid_to, a local date.
+        assert at(103.15, 21.05, "2030-12-31T23:59:59+07:00") == b
+        assert at(103.15, 21.05, "2030-12-31T17:00:00Z") is None  # 00:00 on 1 January 2031 in Vietnam
+
+        conn.execute("INSERT INTO incident (id, category, severity, occurred_at, geom) VALUES "
+                     "(gen_random_uuid(), 'theft', 'serious', '2025-08-01T08:00:00+07:00', "
+                     "ST_SetSRID(ST_MakePoint(103.1, 21.05), 4326)), "
+                     "(gen_random_uuid(), 'drugs', 'serious', '2024-03-01T08:00:00+07:00', "
+                     "ST_SetSRID(ST_MakePoint(103.15, 21.05), 4326))")
+        assert sorted(r[0] for r in conn.execute("SELECT unit_id FROM incident")) == sorted([min(a, b), b])
+        # Moving an incident's time past its commune's end moves it out of that commune.
+        conn.execute("UPDATE incident SET occurred_at = '2031-02-01T08:00:00+07:00' WHERE category = 'drugs'")
+        assert conn.execute("SELECT unit_id FROM incident WHERE category = 'drugs'").fetchone()[0] is None
+
+        run = conn.execute("INSERT INTO hotspot_run (method, cell_size_m, period_end) VALUES "
+                           "('gi_star', 1000, '2025-09-01T00:00:00+07:00') RETURNING id").fetchone()[0]
+        # Mostly in B: the point on its surface is B's.
+        conn.execute("INSERT INTO hotspot_cell (run_id, cell, count, \"class\", geom) VALUES "
+                     "(%s, 'E1N1', 3, 'hot_99', ST_MakeEnvelope(103.09, 21.01, 103.19, 21.02, 4326))", (run,))
+        assert conn.execute("SELECT unit_id FROM hotspot_cell").fetchone()[0] == b

@@ -281,6 +281,7 @@ class Incident(Base):
     occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
     reported_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     accuracy_m: Mapped[float | None] = mapped_column(Float)
+    # The 2025 commune holding the point at occurred_at, set by a trigger calling sitmap_commune_at (0015).
     unit_id: Mapped[int | None] = mapped_column(ForeignKey("admin_unit.id"), index=True)
     source: Mapped[str] = mapped_column(String(16), server_default=text("'officer'"))
     status: Mapped[str] = mapped_column(String(16), server_default=text("'new'"))
@@ -359,7 +360,8 @@ class HotspotCell(Base):
     p: Mapped[float | None] = mapped_column(Float)
     class_: Mapped[str] = mapped_column("class", String(24))
     trend: Mapped[str | None] = mapped_column(String(16))
-    # The 2025 commune holding a point of the cell, set by a trigger (migration 0011): scopes the layer.
+    # The 2025 commune holding a point of the cell, set by a trigger calling sitmap_commune_at (migration
+    # 0015): scopes the layer.
     unit_id: Mapped[int | None] = mapped_column(ForeignKey("admin_unit.id"), index=True)
     geom: Mapped[Any] = geom("POLYGON")
 

@@ -11,7 +11,10 @@ from datetime import datetime, timedelta
 import numpy as np
 import psycopg
 
+from data import vocab
 from data.demo.gen_util import inside_units, to_lonlat, to_metric
+
+COMMUNE_KINDS = vocab.kinds_sql("kind", vocab.COMMUNE_LEVEL_KINDS)
 
 CELL_ID = "E{ix}N{iy}"
 
@@ -69,13 +72,13 @@ def plant(conn: psycopg.Connection, cfg: dict, rng: np.random.Generator, start: 
         ix0, iy0 = int(round(mx / size - bx / 2)), int(round(my / size - by / 2))
         cand = [(ix0 + i, iy0 + j) for j in range(by) for i in range(bx)]
         shares = conn.execute(
-            """
+            f"""
             WITH land AS (SELECT ST_Transform(ST_Union(geom), %(srid)s) g FROM admin_unit
-                           WHERE era = '2025' AND kind IN ('commune', 'ward', 'township'))
+                           WHERE era = '2025' AND {COMMUNE_KINDS})
             SELECT n, ST_Area(ST_Intersection(land.g, ST_MakeEnvelope(i * %(s)s, j * %(s)s, (i + 1) * %(s)s,
                    (j + 1) * %(s)s, %(srid)s))) / (%(s)s * %(s)s)
               FROM land, unnest(%(i)s::int[], %(j)s::int[]) WITH ORDINALITY AS t(i, j, n) ORDER BY n
-            """, {"srid": srid, "s": size, "i": [c[0] for c in cand], "j": [c[1] for c in cand]}).fetchall()
+            """, {"srid": srid, "s": size, "i": [c[0] for c in cand], "j": [c[1] for c in cand]}).fetchall()  # noqa: S608 (vocabulary constants)
         cells = [c for c, (_n, share) in zip(cand, shares, strict=True) if share >= float(grid["min_inside"])]
         if not cells:
             raise RuntimeError(f"planted cluster {spec['name']!r}: no grid cell is inside the province")

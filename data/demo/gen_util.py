@@ -86,8 +86,7 @@ def inside_units(conn: psycopg.Connection, lon: np.ndarray, lat: np.ndarray) -> 
     if len(lon) == 0:
         return np.zeros(0, dtype=bool)
     rows = conn.execute(
-        "SELECT n, EXISTS (SELECT 1 FROM admin_unit u WHERE u.era = '2025' "
-        "AND u.kind IN ('commune', 'ward', 'township') AND ST_Intersects(u.geom, ST_SetSRID(ST_MakePoint(a, b), 4326)))"
+        "SELECT n, sitmap_commune_at(ST_SetSRID(ST_MakePoint(a, b), 4326)) IS NOT NULL"
         " FROM unnest(%s::float8[], %s::float8[]) WITH ORDINALITY AS t(a, b, n) ORDER BY n",
         [list(map(float, lon)), list(map(float, lat))]).fetchall()
     return np.array([r[1] for r in rows], dtype=bool)

@@ -11,7 +11,10 @@ from zoneinfo import ZoneInfo
 
 import psycopg
 
+from data import vocab
 from data.demo.gen_util import as_date
+
+COMMUNE_KINDS = vocab.kinds_sql("u.kind", vocab.COMMUNE_LEVEL_KINDS)
 
 
 def load_key_areas(conn: psycopg.Connection, cfg: dict, until: datetime) -> dict[str, int]:
@@ -21,16 +24,16 @@ def load_key_areas(conn: psycopg.Connection, cfg: dict, until: datetime) -> dict
     to = datetime.combine(decided, time(0, 0), tz)
     since = to - timedelta(days=round(30.44 * int(kc["basis_months"])))
     stats = conn.execute(
-        """
+        f"""
         SELECT u.id, u.code, u.name, COALESCE(u.population, 0),
                count(i.id) FILTER (WHERE i.category = ANY(%(key)s)),
                count(i.id) FILTER (WHERE i.category = 'drugs'),
                count(i.id)
           FROM admin_unit u LEFT JOIN incident i ON i.unit_id = u.id AND i.occurred_at >= %(since)s
                                                   AND i.occurred_at < %(to)s
-         WHERE u.era = '2025' AND u.kind IN ('commune', 'ward', 'township')
+         WHERE u.era = '2025' AND {COMMUNE_KINDS}
          GROUP BY u.id ORDER BY u.code
-        """, {"key": list(kc["key_complex_categories"]), "since": since, "to": to}).fetchall()
+        """, {"key": list(kc["key_complex_categories"]), "since": since, "to": to}).fetchall()  # noqa: S608 (vocabulary constants)
     window = [since.date().isoformat(), decided.isoformat()]
 
     def rate(n: int, pop: int) -> float:

@@ -113,8 +113,7 @@ def load_teams_and_points(conn: psycopg.Connection, cfg: dict, rng: np.random.Ge
     cps = _checkpoints(conn, cc, rng)
     if cps:
         units = conn.execute(
-            "SELECT n, (SELECT u.id FROM admin_unit u WHERE u.era = '2025' AND u.kind IN ('commune','ward','township')"
-            " AND ST_Intersects(u.geom, ST_SetSRID(ST_MakePoint(x, y), 4326)) ORDER BY u.id LIMIT 1) "
+            "SELECT n, sitmap_commune_at(ST_SetSRID(ST_MakePoint(x, y), 4326)) "
             "FROM unnest(%s::float8[], %s::float8[]) WITH ORDINALITY t(x, y, n) ORDER BY n",
             [[c[1] for c in cps], [c[2] for c in cps]]).fetchall()
         for (where, x, y), (_n, unit) in zip(cps, units, strict=True):

@@ -14,7 +14,9 @@ from dataclasses import dataclass
 
 import psycopg
 
-COMMUNE_LEVEL = ("commune", "ward", "township")
+from data import vocab
+
+COMMUNE_LEVEL = vocab.COMMUNE_LEVEL_KINDS
 _PREFIXES = ("thành phố", "thị trấn", "thị xã", "phường", "huyện", "tp.", "tp", "xã")
 _CENTRE = re.compile(r"UBND\s+(thị xã|thị trấn|thành phố|tp\.?|huyện|phường|xã)\s+(.+?)\s*$", re.IGNORECASE)
 _DISTRICT_WORDS = ("huyện", "thị xã", "thành phố", "tp", "tp.")

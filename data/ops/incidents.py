@@ -92,12 +92,12 @@ def check_fields(item: NewIncident, limits: Limits, now: datetime | None = None)
     check_accuracy(item.accuracy_m)
 
 
-UNIT_AT_SQL = """
+UNIT_AT_SQL = f"""
 SELECT u.id, u.code, u.name FROM admin_unit u
- WHERE u.era = '2025' AND u.kind IN ('commune', 'ward', 'township')
+ WHERE u.era = '2025' AND {vocab.kinds_sql('u.kind', vocab.COMMUNE_LEVEL_KINDS)}
    AND ST_Intersects(u.geom, ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326))
  ORDER BY u.id LIMIT 1
-"""
+"""  # noqa: S608 (vocabulary constants)
 
 OUTSIDE_SQL = """
 SELECT ST_Distance(p.geom::geography, ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326)::geography),

@@ -12,7 +12,7 @@ from psycopg.rows import dict_row
 from data import vocab
 from data.permissions import Caller, always_in_communes
 
-UNIT_KINDS_2025 = ("commune", "ward", "township")
+UNIT_KINDS_2025 = vocab.COMMUNE_LEVEL_KINDS
 
 
 class UserError(ValueError):
