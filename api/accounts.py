@@ -64,9 +64,7 @@ def create_demo_users(url: str) -> list[dict[str, Any]]:
     passwords."""
 
     async def work(conn: psycopg.AsyncConnection) -> list[dict[str, Any]]:
-        row = await (await conn.execute(
-            "SELECT id, code, name FROM admin_unit WHERE era = '2025' AND kind IN ('commune', 'ward', 'township') "
-            "ORDER BY population DESC NULLS LAST, code LIMIT 1")).fetchone()
+        row = await users.most_populous_commune(conn)
         out = []
         for key in DEMO_ROLES:
             role = "commander" if key == "commune_chief" else key

@@ -148,3 +148,15 @@ async def unit_codes(conn: psycopg.AsyncConnection, unit_ids: frozenset[int] | N
         return None
     cur = await conn.execute("SELECT code FROM admin_unit WHERE id = ANY(%s) ORDER BY code", (sorted(unit_ids),))
     return [r[0] for r in await cur.fetchall()]
+
+
+_COMMUNE_LEVEL = vocab.kinds_sql("kind", vocab.COMMUNE_LEVEL_KINDS)
+MOST_POPULOUS_COMMUNE_SQL = f"""
+SELECT id, code, name FROM admin_unit WHERE era = '2025' AND {_COMMUNE_LEVEL}
+ ORDER BY population DESC NULLS LAST, code LIMIT 1
+"""  # noqa: S608 (vocabulary constants)
+
+
+async def most_populous_commune(conn: psycopg.AsyncConnection) -> tuple[int, str, str] | None:
+    """(id, code, name) of the commune-level unit of 2025 with the most people (the demo users' commune)."""
+    return await (await conn.execute(MOST_POPULOUS_COMMUNE_SQL)).fetchone()
