@@ -1,0 +1,298 @@
+"""The role × action matrix of data/permissions.py, derived from the table and checked against every route.
+
+Every route that is not public must declare its action (``Depends(require(action))``, found on the route);
+a route without one, or one this test has no request for, fails. Then, on a real server, each route is
+called by a user of every role: in the caller's own commune the role is refused with 403 exactly when the
+table says it may not; in another commune a commune-scoped caller is refused (403, or 404/empty for reads
+that filter in SQL) exactly when the action is limited to the caller's communes. Personal details and the
+live alerts follow the table's ``personal.read`` and ``alert.receive`` the same way. tests/test_access_matrix.py
+pins the statuses of today's policy; this file checks that the code follows whatever the table says.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import httpx
+import pytest
+from fastapi.routing import APIRoute, iter_route_contexts
+
+from api.app import create_app
+from api.security import is_public, require
+from data import permissions, vocab
+from data.permissions import PERMISSIONS, roles_for
+from tests.opsworld import IN_A, IN_B, SSE, USERS, World, build_world, incident_body
+
+# One user per role, the commune-scoped ones in commune A (T001): "own" is A, "other" is B (T002).
+BY_ROLE = {"admin": "admin", "commander": "commander_a", "planner": "planner", "officer": "officer_a"}
+
+
+def test_the_table_names_only_roles_of_the_vocabulary_and_every_role_has_a_test_user() -> None:
+    assert set(BY_ROLE) == set(vocab.codes(vocab.ROLES))
+    assert all(USERS[who][0] == role for role, who in BY_ROLE.items())
+    for action, rule in PERMISSIONS.items():
+        assert rule.roles <= set(permissions.ROLES), action
+        assert rule.what, f"{action} says what it allows"
+
+
+def _declared(route: APIRoute) -> list[str]:
+    """The actions a route's dependencies (at any depth) require."""
+    found, todo = [], [route.dependant]
+    while todo:
+        dep = todo.pop()
+        if isinstance(dep.call, require):
+            found.append(dep.call.action)
+        todo.extend(dep.dependencies)
+    return found
+
+
+def routes() -> dict[str, str | None]:
+    """"METHOD path" -> its action (None for public routes), for every operation of the app."""
+    out: dict[str, str | None] = {}
+    for ctx in iter_route_contexts(create_app().routes):
+        route = ctx.original_route
+        if not isinstance(route, APIRoute):  # mounts (static files) and the OpenAPI document
+            assert is_public(ctx.path) or is_public(ctx.path + "/x"), f"{ctx.path} is neither public nor an API route"
+            continue
+        actions = _declared(route)
+        for method in sorted(route.methods - {"HEAD"}):
+            key = f"{method} {ctx.path}"
+            if is_public(ctx.path):
+                assert not actions, f"{key} is public but requires {actions}"
+                out[key] = None
+            else:
+                assert len(actions) == 1, (f"{key} is not public and must declare exactly one action of "
+                                           f"data/permissions.py with Depends(require(...)); it declares {actions}")
+                out[key] = actions[0]
+    return out
+
+
+# ---- one real request per route: (http, base, world, who, commune "own"|"other") -> Outcome ----
+
+@dataclass(frozen=True)
+class Outcome:
+    status: int
+    kind: str  # ok | role (403 forbidden-role) | scope (403 outside the communes, 404 or nothing visible)
+    detail: str = ""
+
+
+def _outcome(r: httpx.Response, *, empty_is_scope: bool = False) -> Outcome:
+    if 200 <= r.status_code < 300:
+        if empty_is_scope and r.json()["count"] == 0:
+            return Outcome(r.status_code, "scope")
+        return Outcome(r.status_code, "ok")
+    body = r.json() if r.headers.get("content-type", "").startswith("application/problem+json") else {}
+    if r.status_code == 403 and body.get("type", "").endswith("/forbidden-role"):
+        return Outcome(403, "role", body["detail"])
+    if r.status_code in (403, 404):
+        return Outcome(r.status_code, "scope", body.get("detail", ""))
+    raise AssertionError(f"{r.request.method} {r.request.url} answered {r.status_code}: {r.text[:300]}")
+
+
+Call = Callable[[httpx.Client, str, World, str, str], Outcome]
+
+
+def _where(world: World, where: str) -> tuple[tuple[float, float], str, int, int, str]:
+    if where == "own":
+        return IN_A, "T001", world.point_a, world.station_a, "officer_a"
+    return IN_B, "T002", world.point_b, world.station_b, "officer_b"
+
+
+def _seed(http: httpx.Client, base: str, world: World, where: str, assigned: bool = False) -> str:
+    point, _, _, _, officer = _where(world, where)
+    body = incident_body(point)
+    admin = world.headers("admin")
+    assert http.post(f"{base}/incidents", json=body, headers=admin).status_code == 201
+    if assigned:
+        r = http.patch(f"{base}/incidents/{body['id']}", json={"version": 1, "assignee": officer}, headers=admin)
+        assert r.status_code == 200, r.text
+    return body["id"]
+
+
+def _create(http, base, world, who, where):
+    return _outcome(http.post(f"{base}/incidents", json=incident_body(_where(world, where)[0]),
+                              headers=world.headers(who)))
+
+
+def _batch(http, base, world, who, where):
+    r = http.post(f"{base}/incidents/batch", json={"items": [incident_body(_where(world, where)[0])]},
+                  headers=world.headers(who))
+    if r.status_code != 200:
+        return _outcome(r)
+    item = r.json()["results"][0]
+    if item["status"] == 201:
+        return Outcome(201, "ok")
+    assert item["status"] == 403, item
+    return Outcome(403, "scope", item["problem"]["detail"])
+
+
+def _patch(http, base, world, who, where):
+    # Started by anyone allowed: an officer may take this step on an incident assigned to them.
+    iid = _seed(http, base, world, where, assigned=True)
+    return _outcome(http.patch(f"{base}/incidents/{iid}", json={"version": 2, "status": "in_progress"},
+                               headers=world.headers(who)))
+
+
+def _list(http, base, world, who, where):
+    code = _where(world, where)[1]
+    _seed(http, base, world, where)
+    return _outcome(http.get(f"{base}/incidents", params={"commune": code}, headers=world.headers(who)),
+                    empty_is_scope=True)
+
+
+def _read(http, base, world, who, where):
+    return _outcome(http.get(f"{base}/incidents/{_seed(http, base, world, where)}", headers=world.headers(who)))
+
+
+def _history(http, base, world, who, where):
+    iid = _seed(http, base, world, where)
+    return _outcome(http.get(f"{base}/incidents/{iid}/history", headers=world.headers(who)))
+
+
+def _visit(http, base, world, who, where):
+    point, _, pp, _, _ = _where(world, where)
+    visit = {"id": str(uuid.uuid4()), "lon": point[0], "lat": point[1]}
+    return _outcome(http.post(f"{base}/patrol-points/{pp}/visits", json=visit, headers=world.headers(who)))
+
+
+def _point_status(http, base, world, who, where):
+    return _outcome(http.get(f"{base}/patrol-points/{_where(world, where)[2]}/status", headers=world.headers(who)))
+
+
+def _station_status(http, base, world, who, where):
+    st = _where(world, where)[3]
+    return _outcome(http.put(f"{base}/stations/{st}/status", json={"hq_status": "independent"},
+                             headers=world.headers(who)))
+
+
+def _station_history(http, base, world, who, where):
+    st = _where(world, where)[3]
+    return _outcome(http.get(f"{base}/stations/{st}/status-history", headers=world.headers(who)))
+
+
+def _live(http, base, world, who, where):
+    with http.stream("GET", f"{base}/live", params={"commune": _where(world, where)[1]},
+                     headers=world.headers(who)) as r:
+        if r.status_code == 200:
+            return Outcome(200, "ok")
+        r.read()
+        return _outcome(r)
+
+
+def _me(http, base, world, who, where):
+    return _outcome(http.get(f"{base}/auth/me", headers=world.headers(who)))
+
+
+# Every non-public route: the action it must declare and how to call it. A new route needs a line here.
+CALLS: dict[str, tuple[str, Call]] = {
+    "POST /incidents": ("incident.create", _create),
+    "POST /incidents/batch": ("incident.create", _batch),
+    "PATCH /incidents/{incident_id}": ("incident.patch", _patch),
+    "GET /incidents": ("incident.read", _list),
+    "GET /incidents/{incident_id}": ("incident.read", _read),
+    "GET /incidents/{incident_id}/history": ("incident.read", _history),
+    "POST /patrol-points/{point_id}/visits": ("patrol.check_in", _visit),
+    "GET /patrol-points/{point_id}/status": ("patrol.read", _point_status),
+    "PUT /stations/{station_id}/status": ("station.status", _station_status),
+    "GET /stations/{station_id}/status-history": ("station.history", _station_history),
+    "GET /live": ("live.subscribe", _live),
+    "GET /auth/me": ("self.read", _me),
+}
+
+
+def test_every_route_is_public_or_declares_its_action() -> None:
+    declared = {key: action for key, action in routes().items() if action is not None}
+    missing, gone = sorted(set(declared) - set(CALLS)), sorted(set(CALLS) - set(declared))
+    assert not missing and not gone, (f"routes without a request in CALLS (add one, with the action they need): "
+                                      f"{missing}; routes that are gone: {gone}")
+    wrong = {key: (declared[key], CALLS[key][0]) for key in declared if declared[key] != CALLS[key][0]}
+    assert not wrong, f"(declared, expected) actions: {wrong}"
+
+
+def expected(action: str, role: str, who: str, where: str) -> str:
+    """What the table says: ok, refused for the role, or refused outside the caller's communes."""
+    if role not in PERMISSIONS[action].roles:
+        return "role"
+    scoped = USERS[who][1] is not None
+    if where == "other" and scoped and PERMISSIONS[action].within_communes:
+        return "scope"
+    return "ok"
+
+
+@pytest.fixture
+def served(empty_db, start_server):
+    world = build_world(empty_db)
+    return start_server(empty_db), world
+
+
+def test_every_route_answers_every_role_as_the_table_says(served):
+    base, world = served
+    wrong: dict[str, tuple[str, str]] = {}
+    checked = 0
+    with httpx.Client(timeout=30) as http:
+        for key, (action, call) in CALLS.items():
+            for role, who in BY_ROLE.items():
+                for where in ("own", "other"):
+                    got = call(http, base, world, who, where)
+                    want = expected(action, role, who, where)
+                    checked += 1
+                    if got.kind != want:
+                        wrong[f"{key} as {role} ({who}) in {where} commune"] = (got.kind, want)
+                    elif got.kind == "role":  # the refusal names the roles that may
+                        assert f"allowed roles: {', '.join(roles_for(action))}" in got.detail, got.detail
+    assert not wrong, f"(got, table says): {wrong}"
+    assert checked == len(CALLS) * len(BY_ROLE) * 2
+
+
+def test_personal_details_layers_workflow_and_alerts_follow_the_table(served):
+    base, world = served
+    admin = world.headers("admin")
+    with httpx.Client(timeout=30) as http:
+        iid = _seed(http, base, world, "own", assigned=True)
+        _seed(http, base, world, "other")
+        st = world.station_a
+        assert http.put(f"{base}/stations/{st}/status", json={"hq_status": "independent"},
+                        headers=admin).status_code == 200
+        streams = {role: SSE(base, world.headers(who)) for role, who in BY_ROLE.items()}
+        try:
+            serious = incident_body(IN_A, severity="serious")
+            after = incident_body(IN_A)  # committed later: once it arrives, the serious one's events all have
+            for body in (serious, after):
+                assert http.post(f"{base}/incidents", json=body, headers=admin).status_code == 201
+            for role, who in BY_ROLE.items():
+                personal = role in PERMISSIONS["personal.read"].roles
+                h = world.headers(who)
+                one = http.get(f"{base}/incidents/{iid}", headers=h).json()
+                assert (one["description"] is not None and one["assignee"] == "officer_a") == personal, role
+                assert ("redacted" in one) != personal, role
+                hist = http.get(f"{base}/incidents/{iid}/history", headers=h).json()["items"]
+                assert all((x["username"] is not None) == personal for x in hist), role
+                changes = http.get(f"{base}/stations/{st}/status-history", headers=h).json()["items"]
+                assert changes and all((c["changed_by"] == "admin") == personal for c in changes), role
+                r = http.get(f"{base}/collections/incidents/items", params={"limit": 50}, headers=h)
+                layer = PERMISSIONS["layer.restricted"]
+                assert (r.status_code == 200) == (role in layer.roles), (role, r.status_code)
+                feats = r.json()["features"]
+                assert feats and all(("description" in f["properties"]) == personal for f in feats), role
+                units = {f["properties"]["unit_id"] for f in feats}
+                only_own = USERS[who][1] is not None and layer.within_communes
+                assert units == ({world.unit_a} if only_own else {world.unit_a, world.unit_b}), role
+
+                # Workflow steps beyond an officer's own and edits are actions of their own.
+                for action, change in (("incident.assign", {"status": "transferred"}),
+                                       ("incident.edit", {"severity": "serious"})):
+                    mine = _seed(http, base, world, "own", assigned=True)
+                    r = http.patch(f"{base}/incidents/{mine}", json={"version": 2, **change}, headers=h)
+                    assert r.status_code in (200, 403), r.text
+                    assert (r.status_code == 200) == (role in PERMISSIONS[action].roles), (role, action, r.text)
+
+                got = streams[role].wait_for(lambda ms: any(m["event"] == "incident_created"
+                                                            and m["data"]["feature"]["id"] == after["id"] for m in ms))
+                alerts = [m for m in got if m["event"] == "alert"]
+                assert bool(alerts) == (role in PERMISSIONS["alert.receive"].roles), (role, got)
+                assert all(m["data"]["feature"]["id"] == serious["id"] for m in alerts)
+        finally:
+            for s in streams.values():
+                s.close()
