@@ -82,42 +82,52 @@ def _body_field(body: bytes, form: bool) -> str | None:
         return None
 
 
+def _query_nul(scope: Scope) -> str | None:
+    """The name of the first query parameter holding NUL (or "query"), else None."""
+    query: bytes = scope.get("query_string", b"")
+    if b"%00" not in query and b"\x00" not in query:
+        return None
+    names = [k for k, v in parse_qsl(query.decode("latin-1"), keep_blank_values=True) if NUL in k or NUL in v]
+    return (names[0] if names else "query").replace(NUL, "\\u0000")
+
+
+def _scanning(scope: Scope, receive: Receive) -> Receive:
+    """``receive`` that scans a copy of a JSON or form body once it is complete (other requests: as it is)."""
+    content_type = _header(scope, b"content-type")
+    form = content_type.startswith(b"application/x-www-form-urlencoded")
+    if scope["method"] in ("GET", "HEAD") or not (form or b"json" in content_type):
+        return receive
+    chunks: list[bytes] = []
+
+    async def scanning_receive() -> Message:
+        message = await receive()
+        if message["type"] == "http.request":
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                field = _body_field(b"".join(chunks), form)
+                chunks.clear()
+                if field is not None:
+                    raise NulInBody(field)
+        return message
+
+    return scanning_receive
+
+
 class NulGuardMiddleware:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        query: bytes = scope.get("query_string", b"")
-        if b"%00" in query or b"\x00" in query:
-            names = [k for k, v in parse_qsl(query.decode("latin-1"), keep_blank_values=True)
-                     if NUL in k or NUL in v]
-            name = (names[0] if names else "query").replace(NUL, "\\u0000")
-            await problem_response(400, "Invalid query parameter", f"{name}: the value holds the NUL character "
-                                   f"(%00); {HINT}", scope["path"], "invalid-parameter",
-                                   parameter=name)(scope, receive, send)
-            return
-        content_type = _header(scope, b"content-type")
-        form = content_type.startswith(b"application/x-www-form-urlencoded")
-        if scope["method"] in ("GET", "HEAD") or not (form or b"json" in content_type):
-            await self.app(scope, receive, send)
-            return
-        chunks: list[bytes] = []
-
-        async def scanning_receive() -> Message:
-            message = await receive()
-            if message["type"] == "http.request":
-                chunks.append(message.get("body", b""))
-                if not message.get("more_body", False):
-                    field = _body_field(b"".join(chunks), form)
-                    chunks.clear()
-                    if field is not None:
-                        raise NulInBody(field)
-            return message
-
-        await self.app(scope, scanning_receive, send)
+        if scope["type"] == "http":  # streams and lifespan pass untouched
+            name = _query_nul(scope)
+            if name is not None:
+                refusal = problem_response(400, "Invalid query parameter", f"{name}: the value holds the NUL "
+                                           f"character (%00); {HINT}", scope["path"], "invalid-parameter",
+                                           parameter=name)
+                await refusal(scope, receive, send)
+                return
+            receive = _scanning(scope, receive)
+        await self.app(scope, receive, send)
 
 
 def _header(scope: Scope, name: bytes) -> bytes:

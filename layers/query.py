@@ -121,25 +121,29 @@ def parse_datetime(raw: str | None) -> TimeRange | None:
     return TimeRange(moment, moment)
 
 
-def parse_limit(raw: str | None) -> int:
+def _integer(name: str, raw: str | None, use: str) -> int | None:
+    """The integer a paging parameter holds; None when it is absent or empty."""
     if raw is None or raw == "":
-        return DEFAULT_LIMIT
+        return None
     try:
-        value = int(raw)
+        return int(raw)
     except ValueError:
-        raise BadQuery("limit", f"limit {raw!r} is not an integer; use 1..{MAX_LIMIT}") from None
+        raise BadQuery(name, f"{name} {raw!r} is not an integer; use {use}") from None
+
+
+def parse_limit(raw: str | None) -> int:
+    value = _integer("limit", raw, f"1..{MAX_LIMIT}")
+    if value is None:
+        return DEFAULT_LIMIT
     if value < 1:
         raise BadQuery("limit", f"limit {value} must be at least 1 (at most {MAX_LIMIT}; more is clamped)")
     return min(value, MAX_LIMIT)  # the standard asks larger values to be clamped, not refused
 
 
 def parse_offset(raw: str | None) -> int:
-    if raw is None or raw == "":
+    value = _integer("offset", raw, "0 or more")
+    if value is None:
         return 0
-    try:
-        value = int(raw)
-    except ValueError:
-        raise BadQuery("offset", f"offset {raw!r} is not an integer; use 0 or more") from None
     if value < 0:
         raise BadQuery("offset", f"offset {value} must be 0 or more")
     if value > MAX_OFFSET:
