@@ -107,3 +107,15 @@ def test_the_briefing_draws_the_features_of_the_layers(demo_db):
     # What the page's legend and popups read is there.
     assert {"category", "severity", "occurred_at"} <= set(b.layers["incidents"]["features"][0]["properties"])
     assert {"name", "hq_status"} <= set(b.layers["stations"]["features"][0]["properties"])
+
+
+def test_the_public_builder_names_every_public_property_and_no_personal_one():
+    from layers import geojson
+
+    personal = 0
+    for layer in registry.all_layers():
+        built = geojson.public_feature_of(layer.id, "r")
+        for p in layer.properties:
+            assert (f"'{p.name}'" in built) is (not p.personal), (layer.id, p.name)
+            personal += p.personal
+    assert personal >= 2  # the incidents' description and reporter
