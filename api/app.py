@@ -14,6 +14,7 @@ from api.routers import docs as docs_router
 from api.routers import health, incidents, live, map_layers, ogc_features, patrols, stations, tiles
 from api.routers import signin as signin_router
 from api.routers import web as web_router
+from api.services import Services
 from data.settings import Settings, get_settings
 
 
@@ -22,11 +23,15 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.pool = await open_pool(settings, database_url)
+        app.state.pool = await open_pool(settings, database_url)  # waits for the database (api/database.py)
         try:
-            yield
+            # Every per-worker service, once (api/services.py); routers reach them through api/deps.py.
+            app.state.services = Services.start(settings, app.state.pool)
+            try:
+                yield
+            finally:
+                await app.state.services.close()
         finally:
-            await live.shutdown(app)
             await app.state.pool.close()
 
     app = FastAPI(

@@ -10,8 +10,11 @@ listener set and only that stream waits on. A stream cancelled because its clien
 nothing but its own event (no shared lock or condition: a cancelled ``wait_for`` on a shared
 ``asyncio.Condition`` once left its lock released twice and froze every later stream of the worker).
 
-The same LISTEN connection carries ``sitmap_auth`` (the user id of every session/user change): it evicts the
-sign-in cache (api/session_cache.py) and flags that user's streams to re-check their session.
+The hub does not own a connection for LISTEN: it subscribes to the worker's ``Listener`` (api/listener.py),
+whose ``sitmap_events`` notifications wake the pump and whose ``sitmap_auth`` notifications (the user id of
+every session/user change; the sign-in cache, api/session_cache.py, hears them too) flag that user's streams
+to re-check their session. The hub is built and started in the app's lifespan (api/services.py); it is
+``started`` once it has read its starting point and the listener's first connection attempt has ended.
 """
 
 from __future__ import annotations
@@ -24,11 +27,10 @@ import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-import psycopg
-from fastapi import FastAPI
 from psycopg_pool import AsyncConnectionPool
 
 from api import session_cache
+from api.listener import Listener
 from data.ops import events
 
 log = logging.getLogger("sitmap.live")
@@ -58,14 +60,10 @@ class Subscription:
 
 
 class Hub:
-    """One per worker: LISTEN once, read each batch of new events once, fan out to every stream."""
+    """One per worker: read each batch of new events once, fan out to every stream."""
 
-    def __init__(self, pool: AsyncConnectionPool, conninfo: str, poll_s: float,
-                 auth_cache: session_cache.SessionCache | None = None) -> None:
+    def __init__(self, pool: AsyncConnectionPool, poll_s: float) -> None:
         self.pool = pool
-        # Sign-in cache of this worker: the same LISTEN connection evicts it (see api/session_cache.py).
-        self.auth_cache = auth_cache or session_cache.SessionCache()
-        self.conninfo = conninfo
         self.poll_s = poll_s
         self.keys: list[tuple[int, int]] = []
         self.items: list[events.Event] = []
@@ -73,6 +71,8 @@ class Hub:
         self.low: tuple[int, int] = (0, 0)  # the window holds every deliverable event after `low`
         self.cursor: tuple[int, int] = (0, 0)
         self.subscriptions: set[Subscription] = set()
+        self.started = asyncio.Event()
+        self._listener: Listener | None = None
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task] = []
         # Checked by the loops as well as cancelling them, so a stop can never be missed by a loop.
@@ -82,17 +82,26 @@ class Hub:
     def stopped(self) -> bool:
         return self._stopped
 
-    async def start(self) -> None:
-        async with self.pool.connection() as conn:
-            xmin = await events.snapshot_xmin(conn)
-        # Every event with xid < xmin is history; streams that do not resume start here.
-        self.low = self.cursor = (xmin - 1, events.MAX_KEY)
-        ready = asyncio.Event()
-        self._tasks = [asyncio.create_task(self._listen(ready)), asyncio.create_task(self._pump())]
-        async with asyncio.timeout(START_TIMEOUT_S):
-            await ready.wait()
+    def attach(self, listener: Listener) -> None:
+        """Subscribe to the worker's LISTEN connection (before it starts)."""
+        self._listener = listener
+        listener.on(events.CHANNEL, lambda _payload: self._wake.set())
+        listener.on(session_cache.CHANNEL, self._auth_changed)
+        listener.watch(self._connected, lambda: None)  # while it is down the pump polls: nothing is lost
+
+    def start(self) -> None:
+        """Start in the background: the pump first reads its starting point, retrying while the database is
+        down (a worker starts as it did without a hub: only the pool's opening waits for the database)."""
+        if not self._tasks:
+            self._tasks = [asyncio.create_task(self._run(), name="sitmap-live-hub")]
+
+    async def until_started(self, timeout_s: float) -> None:
+        """Wait for the start; TimeoutError when it takes longer (database down)."""
+        async with asyncio.timeout(timeout_s):
+            await self.started.wait()
 
     async def stop(self) -> None:
+        """Stop, also while still starting (the worker may stop before the database answered)."""
         self._stopped = True
         self._wake.set()
         self._wake_all()
@@ -122,40 +131,41 @@ class Hub:
             sub.wake(recheck)
 
     def _auth_changed(self, payload: str) -> None:
-        self.auth_cache.evict_user(payload)
         uid = session_cache.user_id_of(payload)
         for sub in list(self.subscriptions):
             if uid is None or sub.user_id == uid:
                 sub.wake(recheck=True)
 
-    async def _listen(self, ready: asyncio.Event) -> None:
-        delay = 0.1
+    def _connected(self) -> None:
+        self._wake.set()  # anything committed while (re)connecting is read now
+        # A session revoked while the connection was down sent a notification nobody heard.
+        self._wake_all(recheck=True)
+
+    async def _run(self) -> None:
+        delay = self.poll_s
         while not self._stopped:
             try:
-                conn = await psycopg.AsyncConnection.connect(self.conninfo, autocommit=True)
-                async with conn:
-                    await conn.execute(f"LISTEN {events.CHANNEL}")
-                    await conn.execute(f"LISTEN {session_cache.CHANNEL}")
-                    self.auth_cache.set_listening(True)
-                    ready.set()
-                    self._wake.set()  # anything committed while (re)connecting is read now
-                    # A session revoked while the connection was down sent a notification nobody heard.
-                    self._wake_all(recheck=True)
-                    delay = 0.1
-                    async for note in conn.notifies():
-                        if note.channel == session_cache.CHANNEL:
-                            self._auth_changed(note.payload)
-                        else:
-                            self._wake.set()
+                async with self.pool.connection() as conn:
+                    xmin = await events.snapshot_xmin(conn)
+                break
             except asyncio.CancelledError:
-                self.auth_cache.set_listening(False)
                 raise
-            except Exception as exc:  # the pump keeps polling meanwhile: nothing is lost, only later
-                self.auth_cache.set_listening(False)
-                log.warning("live LISTEN connection lost (%s); reconnecting", exc)
-                ready.set()
+            except Exception as exc:  # noqa: BLE001 (database down: /live answers 503 until started)
+                log.warning("live hub cannot read its starting point yet (%s); retrying", exc)
                 await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
+        else:
+            return
+        # Every event with xid < xmin is history; streams that do not resume start here.
+        self.low = self.cursor = (xmin - 1, events.MAX_KEY)
+        if self._listener is not None:
+            # Streams opened from now on are woken by NOTIFY, not only by polling (or the listener failed
+            # once and keeps retrying in the background; the pump polls meanwhile).
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(START_TIMEOUT_S):
+                    await self._listener.attempted.wait()
+        self._wake.set()
+        self.started.set()
+        await self._pump()
 
     async def _pump(self) -> None:
         timeout = self.poll_s
@@ -191,37 +201,3 @@ class Hub:
             del self.items[:cut]
             del self.texts[:cut]
 
-
-async def hub_of(app: FastAPI) -> Hub:
-    """The worker's hub, started by the first stream (no await between the check and the set: one start).
-    A start that failed (database down) is forgotten, so the next caller tries again."""
-    task = getattr(app.state, "live_hub_task", None)
-    if task is not None and task.done() and (task.cancelled() or task.exception() is not None):
-        old = getattr(app.state, "live_hub", None)
-        app.state.live_hub_task = app.state.live_hub = None
-        if old is not None:
-            await old.stop()
-        task = getattr(app.state, "live_hub_task", None)  # another caller may have started one meanwhile
-    if task is None:
-        pool: AsyncConnectionPool = app.state.pool
-        hub = app.state.live_hub = Hub(pool, pool.conninfo, app.state.settings.live_poll_s, session_cache.of(app))
-
-        async def _start() -> Hub:
-            await hub.start()
-            return hub
-
-        task = app.state.live_hub_task = asyncio.ensure_future(_start())
-    return await asyncio.shield(task)
-
-
-async def shutdown(app: FastAPI) -> None:
-    """Stop the worker's hub, also one still starting (the first restricted read starts it in the
-    background, so a worker may stop before the start is done)."""
-    task, hub = getattr(app.state, "live_hub_task", None), getattr(app.state, "live_hub", None)
-    app.state.live_hub_task = app.state.live_hub = None
-    if task is not None and not task.done():
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await task
-    if hub is not None:
-        await hub.stop()

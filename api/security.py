@@ -17,7 +17,6 @@ Cookie-authenticated writes must carry ``X-Requested-With`` (CSRF; see ``api/cre
 
 from __future__ import annotations
 
-import asyncio
 import re
 from dataclasses import dataclass, replace
 
@@ -25,7 +24,7 @@ from fastapi import FastAPI, Request
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from api import credentials, session_cache
+from api import credentials
 from api.problems import Problem, problem_response
 from data import permissions
 from data.ops import users
@@ -110,9 +109,8 @@ async def _lookup(app, token: str, via: str) -> Caller | None:
 
 async def _cached_lookup(app, token: str, via: str) -> Caller | None:
     """``_lookup`` through the worker's sign-in cache, evicted by NOTIFY (bounds: api/session_cache.py)."""
-    cache = session_cache.of(app)
-    if not cache.listening:
-        _start_listener(app, cache)
+    # Built in the lifespan (api/services.py); the worker's listener keeps it evicted, whatever is open.
+    cache = app.state.services.session_cache
     key = credentials.token_hash(token)
     found = cache.get(key)
     if found is None:
@@ -123,17 +121,6 @@ async def _cached_lookup(app, token: str, via: str) -> Caller | None:
             return None
         cache.put(key, found, generation, found.expires_in_s)
     return replace(found.caller, via=via)
-
-
-def _start_listener(app, cache: session_cache.SessionCache) -> None:
-    """Start the worker's live hub (its LISTEN connection feeds the cache) in the background, once."""
-    if cache.starting:
-        return
-    from api.routers import live  # live depends on this module
-
-    cache.starting = True
-    task = asyncio.ensure_future(live.hub_of(app))
-    task.add_done_callback(lambda t: t.cancelled() or t.exception())  # failure: no cache, fresh lookups
 
 
 async def optional_principal(request: Request) -> Caller | None:

@@ -3,9 +3,10 @@
 Why: a restricted tile otherwise costs one session query per request (~4 ms p50 under load). What bounds it:
 
 * Every change to a session, a user or a user's communes NOTIFYs ``sitmap_auth`` with the user id (triggers
-  of migration 0009, so no code path can forget). Each worker's live hub LISTEN connection
-  (api/live_hub.py) evicts that user's entries on receipt, normally within milliseconds of the commit; the
-  same notification makes that user's open ``/live`` streams re-check their session.
+  of migration 0009, so no code path can forget). Each worker's LISTEN connection (api/listener.py,
+  started in the app's lifespan whether or not any ``/live`` stream is open) evicts that user's entries on
+  receipt, normally within milliseconds of the commit; the same notification makes that user's open
+  ``/live`` streams re-check their session (api/live_hub.py).
 * Entries are used only while that LISTEN connection is up; the cache is cleared whenever it connects,
   reconnects or drops, so a notification sent while it was down cannot leave a stale entry.
 * A lookup that raced with a notification is not stored (generation counter).
@@ -20,6 +21,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+from api.listener import Listener
 from data.ops.users import SessionUser
 
 CHANNEL = "sitmap_auth"
@@ -31,7 +33,6 @@ MAX_ENTRIES = 10_000
 class SessionCache:
     listening: bool = False
     generation: int = 0
-    starting: bool = False
 
     def __post_init__(self) -> None:
         self._entries: dict[str, tuple[float, SessionUser]] = {}
@@ -69,6 +70,11 @@ class SessionCache:
         self._entries.clear()
         self.listening = up
 
+    def attach(self, listener: Listener) -> None:
+        """Evict on the worker's ``sitmap_auth`` notifications; serve entries only while it is connected."""
+        listener.on(CHANNEL, self.evict_user)
+        listener.watch(lambda: self.set_listening(True), lambda: self.set_listening(False))
+
 
 def user_id_of(payload: str) -> int | None:
     """The user id a ``sitmap_auth`` notification names; None: unreadable, so it concerns everyone."""
@@ -77,9 +83,3 @@ def user_id_of(payload: str) -> int | None:
     except ValueError:
         return None
 
-
-def of(app) -> SessionCache:
-    cache = getattr(app.state, "session_cache", None)
-    if cache is None:
-        cache = app.state.session_cache = SessionCache()
-    return cache

@@ -233,26 +233,25 @@ def test_logout_and_disable_end_open_streams_at_once(world, start_server):
 
 
 def test_a_worker_stopping_while_its_hub_starts_stops_the_hub(world):
-    # The first restricted read starts the hub in the background; a worker may stop before that start is done
-    # (a short test client did, and its shutdown then waited forever on the hub's polling task).
+    # The lifespan starts the hub in the background; a worker may stop before that start is done (a short
+    # test client did, and its shutdown then waited forever on the hub's polling task).
     import asyncio
 
-    from api import live_hub
     from api.app import create_app
+    from api.services import Services
     from data.settings import get_settings
 
     app = create_app(get_settings(), database_url=world.url)
 
-    async def scenario() -> tuple[asyncio.Future, live_hub.Hub]:
-        async with app.router.lifespan_context(app):
-            starting = asyncio.ensure_future(live_hub.hub_of(app))
-            await asyncio.sleep(0)
-            hub = app.state.live_hub
-            while not hub._tasks:  # yield until the hub's tasks exist; its LISTEN is not connected yet
-                await asyncio.sleep(0)
-            assert not starting.done()
-        return starting, hub
+    async def scenario() -> Services:
+        async with asyncio.timeout(30):  # a shutdown that hangs fails here instead of freezing the run
+            async with app.router.lifespan_context(app):
+                svc = app.state.services
+                await asyncio.sleep(0)  # the hub's and the listener's tasks run up to their first await
+                assert svc.hub._tasks and not svc.hub.started.is_set() and not svc.listener.connected
+        return svc
 
-    starting, hub = asyncio.run(scenario())
-    assert starting.done() and hub._stopped
-    assert hub._tasks and all(t.done() for t in hub._tasks)
+    svc = asyncio.run(scenario())
+    assert svc.hub.stopped and not svc.hub.started.is_set()
+    assert svc.hub._tasks and all(t.done() for t in svc.hub._tasks)
+    assert svc.listener.done and not svc.listener.connected and not svc.session_cache.listening

@@ -18,7 +18,6 @@ from api.problems import describe, field_errors
 from api.security import remote_addr, require
 from api.strict import STRICT
 from data import limits as bounds
-from data.ops import events
 from data.ops import incidents as ops
 from data.ops.errors import OpsError, invalid
 from data.permissions import Caller
@@ -70,10 +69,7 @@ _item = TypeAdapter(IncidentIn)
 
 def _wake_live(request: Request) -> None:
     """After a commit: wake every worker's live hub (``ops.create`` does not NOTIFY; see events.Waker)."""
-    waker = getattr(request.app.state, "live_waker", None)
-    if waker is None:
-        waker = request.app.state.live_waker = events.Waker(request.app.state.pool)
-    waker.poke()
+    request.app.state.services.waker.poke()  # built in the lifespan (api/services.py)
 
 
 def _limits(request: Request) -> ops.Limits:

@@ -6,8 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 
-from api.routers.ogc_features import base_url
-from api.routers.tiles import tile_template
+from api.deps import base_url, tile_template
 from api.security import Principal, optional_principal
 from layers import registry
 from layers.access import may_see

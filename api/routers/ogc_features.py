@@ -9,15 +9,15 @@ import json
 from typing import Annotated, Any
 
 import psycopg
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response
 
-from api.database import connection
+from api.deps import ConnDep, PrincipalDep, bad, base_url, lang, layer_bbox, resolve
 from api.problems import Problem
-from api.security import Principal, optional_principal, remote_addr
+from api.security import Principal, remote_addr
 from data.ops import audit
 from layers import feature_pages, registry
-from layers.access import Grant, Refused, grant, may_see, reads_personal, visible_props
+from layers.access import Grant, may_see, reads_personal, visible_props
 from layers.model import Layer
 from layers.query import BadQuery, next_limit, parse_id, parse_limit, parse_offset, parse_query
 
@@ -38,36 +38,6 @@ CONFORMANCE = [
 # The audit action of a feature read that returned personal details (target: "<layer>:<id>" for one feature,
 # "<layer>:<count>" for a page; the ids and the query are in the row's detail).
 READ_ACTION = "layer.read_personal"
-PrincipalDep = Annotated[Principal | None, Depends(optional_principal)]
-ConnDep = Annotated[psycopg.AsyncConnection, Depends(connection)]
-
-
-def base_url(request: Request) -> str:
-    return str(request.base_url).rstrip("/")
-
-
-def lang(request: Request) -> str:
-    wanted = request.query_params.get("lang") or request.headers.get("accept-language", "")
-    return "en" if wanted[:2].lower() == "en" else "vi"
-
-
-def bad(exc: BadQuery) -> Problem:
-    return Problem(400, "Invalid query parameter", exc.detail, type_="invalid-parameter", parameter=exc.parameter)
-
-
-async def resolve(request: Request, collection_id: str, principal: Principal | None) -> tuple[Layer, Grant]:
-    """The declared layer and the caller's grant on it, or the problem to answer (404, 401, 403)."""
-    layer = registry.get(collection_id)
-    if layer is None:
-        known = ", ".join(lay.id for lay in registry.all_layers())
-        raise Problem(404, "Not found", f"there is no collection {collection_id!r}; the collections are: {known}",
-                      type_="unknown-collection")
-    try:
-        return layer, grant(layer, principal)
-    except Refused as exc:
-        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
-        raise Problem(exc.status, "Not signed in" if exc.status == 401 else "Forbidden", exc.detail,
-                      headers=headers) from None
 
 
 def output_format(request: Request, allowed: tuple[str, ...] = ("json", "geojson", "csv")) -> str:
@@ -83,7 +53,7 @@ def output_format(request: Request, allowed: tuple[str, ...] = ("json", "geojson
 
 @router.get("/", summary="Landing page (OGC API); browsers get the map")
 async def landing(request: Request) -> Response:
-    html_index = getattr(request.app.state, "html_index", None)
+    html_index = request.app.state.html_index  # set by api/routers/web.py's install
     accept = request.headers.get("accept", "")
     if html_index is not None and "f" not in request.query_params and "text/html" in accept \
             and "json" not in accept.split(",")[0]:
@@ -136,19 +106,6 @@ def collection_doc(request: Request, layer: Layer, bbox: list[float] | None) -> 
     if bbox:
         doc["extent"] = {"spatial": {"bbox": [bbox], "crs": CRS84}}
     return doc
-
-
-async def layer_bbox(request: Request, conn: psycopg.AsyncConnection, layer: Layer) -> list[float] | None:
-    # The extent is cached per worker with the layer's data version (not introspected per request).
-    from api.routers.tiles import service
-
-    svc = service(request)
-    version = await svc.versions.key(layer, request.app.state.pool)
-    cache: dict = request.app.state.__dict__.setdefault("_layer_extents", {})
-    key = (layer.id, version)
-    if key not in cache:
-        cache[key] = await feature_pages.bbox(conn, layer)
-    return cache[key]
 
 
 @router.get("/collections", summary="The layers the caller may see")

@@ -23,10 +23,7 @@ Conn = Annotated[psycopg.AsyncConnection, Depends(connection)]
 
 
 def _verifier(request: Request) -> credentials.PasswordVerifier:
-    state = request.app.state
-    if getattr(state, "password_verifier", None) is None:
-        state.password_verifier = credentials.PasswordVerifier(state.settings.signin_hash_threads)
-    return state.password_verifier
+    return request.app.state.services.verifier  # built in the lifespan (api/services.py)
 
 
 def _limits(request: Request) -> signin.Limits:

@@ -2,35 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
+from api.deps import TMS, ConnDep, PrincipalDep, bad, base_url, lang, layer_bbox, resolve, tile_service, tile_template
 from api.problems import Problem
-from api.routers.ogc_features import ConnDep, bad, base_url, lang, layer_bbox, resolve
-from api.security import Principal, optional_principal
+from api.security import optional_principal
 from layers import registry
 from layers.access import visible_props
 from layers.model import Layer
 from layers.query import BadQuery, parse_query
-from layers.tiles import MVT_MEDIA_TYPE, TileService
+from layers.tiles import MVT_MEDIA_TYPE
 
 router = APIRouter(tags=["Vector tiles"])
-PrincipalDep = Annotated[Principal | None, Depends(optional_principal)]
-TMS = "WebMercatorQuad"
 TMS_URI = "http://www.opengis.net/def/tilematrixset/OGC/1.0/WebMercatorQuad"
 MAX_ZOOM = 24
-
-
-def service(request: Request) -> TileService:
-    state = request.app.state
-    svc = getattr(state, "tile_service", None)
-    if svc is None:
-        settings = state.settings
-        svc = TileService(settings.tile_cache_mb * 1024 * 1024, settings.data_version_ttl_s)
-        state.tile_service = svc
-    return svc
 
 
 def needs_principal(layer: Layer | None) -> bool:
@@ -51,7 +39,7 @@ async def _tile(request: Request, collection_id: str, z: int, x: int, y: int) ->
         raise bad(exc) from None
     if z < layer.minzoom or z > layer.maxzoom:
         return Response(status_code=204, headers={"Cache-Control": "public, max-age=3600"})
-    result = await service(request).tile(request.app.state.pool, layer, g, q, z, x, y,
+    result = await tile_service(request).tile(request.app.state.pool, layer, g, q, z, x, y,
                                          request.headers.get("if-none-match"))
     if result.status == 200:
         return Response(result.body, media_type=MVT_MEDIA_TYPE, headers=result.headers)
@@ -68,10 +56,6 @@ async def tile(request: Request, collection_id: str, z: int, y: int, x: int) -> 
             response_class=Response)
 async def tile_xyz(request: Request, collection_id: str, z: int, x: int, y: int) -> Response:
     return await _tile(request, collection_id, z, x, y)
-
-
-def tile_template(request: Request, layer: Layer) -> str:
-    return f"{base_url(request)}/collections/{layer.id}/tiles/{TMS}/{{z}}/{{y}}/{{x}}"
 
 
 def _fields(layer: Layer, props) -> dict[str, str]:

@@ -6,6 +6,8 @@ from collections.abc import Iterable
 
 import psycopg
 
+from data import vocab
+
 
 async def current_era(conn: psycopg.AsyncConnection) -> str | None:
     """The era in force: no end date, latest start (``2025`` in the demo)."""
@@ -28,3 +30,14 @@ async def unit_refs(conn: psycopg.AsyncConnection, ids: Iterable[int]) -> list[d
     rows = await (await conn.execute(
         "SELECT id, code, name FROM admin_unit WHERE id = ANY(%s) ORDER BY name", (list(ids),))).fetchall()
     return [{"id": r[0], "code": r[1], "name": r[2]} for r in rows]
+
+
+COMMUNE_IDS_SQL = f"""
+SELECT code, id FROM admin_unit
+ WHERE era = %s AND code = ANY(%s) AND {vocab.kinds_sql("kind", vocab.COMMUNE_LEVEL_KINDS)}
+"""  # noqa: S608 (vocabulary constants)
+
+
+async def commune_ids(conn: psycopg.AsyncConnection, codes: Iterable[str], era: str) -> dict[str, int]:
+    """{code: id} of the commune-level units of ``era`` that have one of ``codes`` (unknown codes are absent)."""
+    return dict(await (await conn.execute(COMMUNE_IDS_SQL, (era, list(codes)))).fetchall())
