@@ -34,7 +34,7 @@ from data.importers.reading import Source
 from data.importers.report import ImportReport
 from data.settings import Settings, get_settings
 from geo import road_costs
-from geo.geodesic import length_m
+from geo.geodesic import GEOD, length_m
 
 PIECES_LISTED = 10  # disconnected pieces named one by one in the report; the rest are counted
 
@@ -265,24 +265,39 @@ def build_edges(conn: psycopg.Connection, roads: list[RoadRow], report: ImportRe
         next_id += 1
     node_of_vertex = {int(vertex): find(k) for k, vertex in enumerate(node_idx)}
 
-    edges: list[Edge] = []
+    # Pieces between consecutive node vertices; reprojected and measured all at once (per piece it is slow).
+    owner_of: list[int] = []
+    ends: list[tuple[int, int]] = []
+    pieces: list[np.ndarray] = []
     snapped = dropped = 0
     for i, coords in enumerate(parts):
-        road = owners[i][0]
         cut = [j for j in range(len(coords)) if (starts[i] + j) in node_of_vertex]
         for a, b in zip(cut, cut[1:], strict=False):
             ca, cb = node_of_vertex[starts[i] + a], node_of_vertex[starts[i] + b]
-            piece = coords[a:b + 1].copy()
-            snapped += int(not np.allclose(piece[0], cluster_xy[ca])) + int(not np.allclose(piece[-1], cluster_xy[cb]))
-            lon, lat = inv.transform(piece[:, 0], piece[:, 1])
-            ll = np.column_stack([lon, lat])
-            ll[0], ll[-1] = cluster_lonlat[ca], cluster_lonlat[cb]  # exact shared node coordinates
-            line = LineString(ll)
-            length = length_m(line)
-            if ca == cb and length <= tolerance or line.length == 0:
+            snapped += int(_moved(coords[a], cluster_xy[ca])) + int(_moved(coords[b], cluster_xy[cb]))
+            owner_of.append(i)
+            ends.append((ca, cb))
+            pieces.append(coords[a:b + 1])
+    edges: list[Edge] = []
+    if pieces:
+        sizes = np.array([len(p) for p in pieces])
+        first = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+        last = first + sizes - 1
+        xy = np.concatenate(pieces)
+        ll = np.column_stack(inv.transform(xy[:, 0], xy[:, 1]))
+        ll[first] = [cluster_lonlat[ca] for ca, _ in ends]  # exact shared node coordinates
+        ll[last] = [cluster_lonlat[cb] for _, cb in ends]
+        seg = np.asarray(GEOD.inv(ll[:-1, 0], ll[:-1, 1], ll[1:, 0], ll[1:, 1])[2])
+        seg[last[:-1]] = 0.0  # from one piece's last vertex to the next piece's first: not a segment
+        along = np.concatenate([[0.0], np.cumsum(seg)])
+        lengths = along[last] - along[first]
+        lines = shapely.linestrings(ll, indices=np.repeat(np.arange(len(pieces)), sizes))
+        for k, (ca, cb) in enumerate(ends):
+            if ca == cb and lengths[k] <= tolerance or lengths[k] == 0:
                 dropped += 1
                 continue
-            edges.append(Edge(road.row, cluster_id[ca], cluster_id[cb], line, length, road.values))
+            road = owners[owner_of[k]][0]
+            edges.append(Edge(road.row, cluster_id[ca], cluster_id[cb], lines[k], float(lengths[k]), road.values))
     report.notes.append(f"{len(roads)} road(s) split into {len(edges)} edge(s) at {len(cluster_id)} node(s); "
                         f"endpoints within {tolerance:g} m snapped together ({snapped} moved"
                         f"{f', {inserted} T-junction vertices inserted' if inserted else ''}"
@@ -290,6 +305,10 @@ def build_edges(conn: psycopg.Connection, roads: list[RoadRow], report: ImportRe
     if dropped:
         report.warnings.append(f"{dropped} piece(s) shorter than {tolerance:g} m between one node were dropped")
     return edges
+
+
+def _moved(a: np.ndarray, b: np.ndarray) -> bool:
+    return bool(np.hypot(*(a - b)) > 1e-6)
 
 
 def _insert_t_junctions(parts: list[np.ndarray], tolerance: float) -> tuple[list[np.ndarray], int]:
@@ -343,23 +362,20 @@ def write(conn: psycopg.Connection, plan: Plan, report: ImportReport, era: str, 
     if removed:
         report.notes.append(f"the {removed} generated (demo) road edge(s) were replaced: routes now follow the "
                             f"imported roads")
-    params = []
-    for e in plan.edges:
-        cost = road_costs.cost_seconds(e.length_m, e.values["speed_kmh"])
-        way = e.values["direction"]
-        params.append([e.source, e.target, e.values["ref"], e.values["name"], e.values["road_class"], e.length_m,
-                       e.values["speed_kmh"], e.values["slope_factor"], -1 if way == road_tags.BACKWARD else cost,
-                       -1 if way == road_tags.FORWARD else cost, shapely.to_wkb(e.geom)])
-    ids: list[int] = []
-    with conn.cursor() as cur:
-        cur.executemany(
-            "INSERT INTO road_edge (source, target, ref, name, road_class, length_m, speed_kmh, slope_factor, cost_s, "
-            "reverse_cost_s, geom) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, ST_GeomFromWKB(%s, 4326)) "
-            "RETURNING id", params, returning=True)
-        while True:
-            ids.append(cur.fetchone()[0])
-            if not cur.nextset():
-                break
+    ids = [r[0] for r in conn.execute("SELECT nextval(pg_get_serial_sequence('road_edge', 'id')) "
+                                      "FROM generate_series(1, %s)", [len(plan.edges)])]
+    wkb = shapely.to_wkb(shapely.set_srid(np.array([e.geom for e in plan.edges], dtype=object), 4326), hex=True,
+                         include_srid=True)
+    with conn.cursor() as cur, cur.copy(
+            "COPY road_edge (id, source, target, ref, name, road_class, length_m, speed_kmh, slope_factor, cost_s, "
+            "reverse_cost_s, geom) FROM STDIN") as copy:
+        for edge_id, e, geom in zip(ids, plan.edges, wkb, strict=True):
+            cost = road_costs.cost_seconds(e.length_m, e.values["speed_kmh"])
+            way = e.values["direction"]
+            copy.write_row([edge_id, e.source, e.target, e.values["ref"], e.values["name"], e.values["road_class"],
+                            e.length_m, e.values["speed_kmh"], e.values["slope_factor"],
+                            -1 if way == road_tags.BACKWARD else cost, -1 if way == road_tags.FORWARD else cost,
+                            geom])
     bar.update(len(plan.edges))
     report.count("road_edge", len(plan.edges))
     oneway = sum(e.values["direction"] != road_tags.BOTH for e in plan.edges)
