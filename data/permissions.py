@@ -46,9 +46,9 @@ _FIELD = frozenset({"admin", "commander", "officer"})  # who works on the ground
 _COMMAND = frozenset({"admin", "commander"})
 
 PERMISSIONS: dict[str, Rule] = {
-    "incident.create": Rule(_FIELD, True, "log incidents (one at a time or an offline batch)"),
-    "incident.patch": Rule(_FIELD, True, "change an incident (officers: only the workflow steps of incidents "
-                                         "assigned to them; incident.assign and incident.edit say the rest)"),
+    "incident.create": Rule(_FIELD, True, "log incidents, one at a time or as an offline batch"),
+    "incident.patch": Rule(_FIELD, True, "change an incident; without incident.assign and incident.edit, "
+                                         "only the workflow steps of incidents assigned to oneself"),
     "incident.assign": Rule(_COMMAND, True, "take any workflow step of an incident: assign, transfer, close"),
     "incident.edit": Rule(_COMMAND, True, "edit an incident's category, severity, description or reporter"),
     "incident.read": Rule(_ALL, True, "read incidents and their history"),
@@ -59,12 +59,12 @@ PERMISSIONS: dict[str, Rule] = {
     # Applies to whatever the caller may read at all, so its commune limit is that of the read.
     "personal.read": Rule(_FIELD, False, "read personal details: incident descriptions, reporters and assignees, "
                                          "who changed a station's status, the layers' personal properties"),
-    "layer.restricted": Rule(_ALL, True, "see the restricted layers (their rows in the caller's communes)"),
+    "layer.restricted": Rule(_ALL, True, "see the restricted layers, their rows in the caller's communes"),
     "live.subscribe": Rule(_ALL, True, "follow the live stream of changes"),
-    "alert.receive": Rule(_COMMAND, True, "receive the live stream's alerts (serious incidents)"),
+    "alert.receive": Rule(_COMMAND, True, "receive the live stream's alerts of serious incidents"),
     "analysis.run": Rule(frozenset({"admin", "commander", "planner"}), True, "run analyses"),
     "designation.approve": Rule(_COMMAND, True, "approve or reject key-area designations"),
-    "user.manage": Rule(frozenset({"admin"}), False, "manage users (today the local CLI: sitmap user ...)"),
+    "user.manage": Rule(frozenset({"admin"}), False, "manage users, today with the local CLI sitmap user"),
     "self.read": Rule(_ALL, False, "see one's own sign-in: user name, role, communes"),
 }
 
