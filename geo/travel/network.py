@@ -147,6 +147,20 @@ def require_roads(conn: psycopg.Connection) -> None:
         raise NoRoads("the road graph is empty: import roads first (`sitmap import roads FILE`)")
 
 
+def share_cost(c: float, share: float) -> float:
+    """Cost of a share of an edge in one direction; a closed direction (-1) stays closed."""
+    return c * share if c >= 0 else -1.0
+
+
+def virtual_pieces(s: dict, vid: int, first_id: int) -> list[tuple[int, int, int, float, float]]:
+    """The two pieces ``source -> vid -> target`` of a snapped point's edge, as extra edges with ids
+    ``first_id`` and ``first_id + 1`` (above every real id), for pgRouting to start or end at ``vid``."""
+    f = s["fraction"]
+    return [(first_id, int(s["source"]), vid, share_cost(s["cost_s"], f), share_cost(s["reverse_cost_s"], f)),
+            (first_id + 1, vid, int(s["target"]), share_cost(s["cost_s"], 1 - f),
+             share_cost(s["reverse_cost_s"], 1 - f))]
+
+
 def values_sql(rows: list[tuple[int, int, int, float, float]]) -> str:
     """Extra edges ``(id, source, target, cost, reverse_cost)`` as SQL text to append to an edges query.
 

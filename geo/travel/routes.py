@@ -19,8 +19,10 @@ from geo.travel.network import (
     TooFarFromRoad,
     TravelError,
     require_roads,
+    share_cost,
     snap,
     values_sql,
+    virtual_pieces,
     walk_seconds,
 )
 
@@ -56,16 +58,6 @@ class Route:
         return (self.road_m + self.walk_m) / self.straight_m if self.straight_m > 0 else float("nan")
 
 
-def _cost(c: float, share: float) -> float:
-    return c * share if c >= 0 else -1.0
-
-
-def _pieces(s: dict, vid: int, first_id: int) -> list[tuple[int, int, int, float, float]]:
-    f = s["fraction"]
-    return [(first_id, int(s["source"]), vid, _cost(s["cost_s"], f), _cost(s["reverse_cost_s"], f)),
-            (first_id + 1, vid, int(s["target"]), _cost(s["cost_s"], 1 - f), _cost(s["reverse_cost_s"], 1 - f))]
-
-
 def _between(o: dict, d: dict, vid_id: int) -> list[tuple[int, int, int, float, float]]:
     """When both points lie on the same edge, the direct piece between them (else the path would have to
     run to an end of the edge and back)."""
@@ -73,7 +65,7 @@ def _between(o: dict, d: dict, vid_id: int) -> list[tuple[int, int, int, float, 
         return []
     lo, hi = sorted((o["fraction"], d["fraction"]))
     a, b = (ORIGIN, DESTINATION) if o["fraction"] <= d["fraction"] else (DESTINATION, ORIGIN)
-    return [(vid_id, a, b, _cost(o["cost_s"], hi - lo), _cost(o["reverse_cost_s"], hi - lo))]
+    return [(vid_id, a, b, share_cost(o["cost_s"], hi - lo), share_cost(o["reverse_cost_s"], hi - lo))]
 
 
 def _virtual(o: dict, d: dict, base: int) -> tuple[str, dict[int, tuple[int, float, float]]]:
@@ -152,4 +144,4 @@ def route(conn: psycopg.Connection, origin: tuple[float, float], destination: tu
 
 
 def _piece_rows(o: dict, d: dict, base: int) -> list[tuple[int, int, int, float, float]]:
-    return _pieces(o, ORIGIN, base) + _pieces(d, DESTINATION, base + 2) + _between(o, d, base + 4)
+    return virtual_pieces(o, ORIGIN, base) + virtual_pieces(d, DESTINATION, base + 2) + _between(o, d, base + 4)
