@@ -34,7 +34,7 @@ def own_stations(vil: pd.DataFrame, st: pd.DataFrame) -> pd.Series:
     return by_new.fillna(by_old)
 
 
-def _leg(prefix: str, vil: pd.DataFrame, st: pd.DataFrame, station_id: pd.Series, network_s, network_m
+def trip_columns(prefix: str, vil: pd.DataFrame, st: pd.DataFrame, station_id: pd.Series, network_s, network_m
          ) -> pd.DataFrame:
     """Columns of one trip (village -> station) from the network part and both access legs."""
     sid = station_id.to_numpy(float)
@@ -66,12 +66,12 @@ def access_table(conn: psycopg.Connection, *, on: date, max_snap_m: float, walk_
     near = nearest_station(conn, st)
     vnode = vil["node"]
     hit = near.reindex(vnode.fillna(-1).astype(int).to_numpy())
-    nearest = _leg("nearest_station", vil, st, pd.Series(hit["station_id"].to_numpy(float), index=vil.index),
+    nearest = trip_columns("nearest_station", vil, st, pd.Series(hit["station_id"].to_numpy(float), index=vil.index),
                    hit["network_s"].to_numpy(float), hit["network_m"].to_numpy(float))
     own = own_stations(vil, st)
     pairs = pd.DataFrame({"from_node": vnode, "to_node": own.map(st["node"])}, index=vil.index)
     trips = pair_trips(conn, pairs)
-    own_leg = _leg("own_station", vil, st, own, trips["network_s"], trips["network_m"])
+    own_leg = trip_columns("own_station", vil, st, own, trips["network_s"], trips["network_m"])
     out = pd.concat([vil[["village", "population", "unit_id", "commune_code", "commune", "pre2025_code",
                           "pre2025_commune", "lon", "lat"]], vil["node"].rename("village_node"),
                      vil["snap_m"].rename("village_snap_m"), vil["access_s"].rename("village_access_s"),
