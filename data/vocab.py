@@ -160,3 +160,29 @@ TRENDS = (
     Term("diminishing", "Suy giảm", "Diminishing"),
     Term("sporadic", "Rời rạc", "Sporadic"),
 )
+
+# Every vocabulary by the name the API and the web pages know it by (a layer property names its vocabulary,
+# the pages label values from these). Adding a vocabulary is adding it above and here.
+VOCABULARIES: dict[str, tuple[Term, ...]] = {
+    "unit_kinds": UNIT_KINDS,
+    "station_kinds": STATION_KINDS,
+    "hq_statuses": HQ_STATUSES,
+    "road_classes": ROAD_CLASSES,
+    "settlement_kinds": SETTLEMENT_KINDS,
+    "patrol_point_kinds": PATROL_POINT_KINDS,
+    "incident_categories": INCIDENT_CATEGORIES,
+    "incident_severities": INCIDENT_SEVERITIES,
+    "incident_sources": INCIDENT_SOURCES,
+    "incident_statuses": INCIDENT_STATUSES,
+    "designation_kinds": DESIGNATION_KINDS,
+    "designation_statuses": DESIGNATION_STATUSES,
+    "service_agencies": SERVICE_AGENCIES,
+    "roles": ROLES,
+    "hotspot_classes": HOTSPOT_CLASSES,
+    "trends": TRENDS,
+}
+
+
+def labels(name: str) -> dict[str, dict[str, str]]:
+    """A vocabulary as {code: {vi, en}} (what the pages label values with)."""
+    return {t.code: {"vi": t.vi, "en": t.en} for t in VOCABULARIES[name]}

@@ -10,14 +10,15 @@ PUBLIC = Access(public=True)
 SIGNED_IN_BY_COMMUNE = Access(public=False, action="layer.restricted", unit_column="unit_id")
 
 
-def terms_prop(name: str, terms: tuple[vocab.Term, ...], vi: str, en: str) -> Prop:
-    return Prop(name, "string", vi, en, terms=terms)
+def terms_prop(name: str, vocabulary: str, vi: str, en: str) -> Prop:
+    """A categorical property, by the name of its vocabulary in data/vocab.py VOCABULARIES."""
+    return Prop(name, "string", vi, en, vocabulary=vocabulary)
 
 
 UNIT_PROPS = (
     Prop("code", "string", "Mã đơn vị", "Official code"),
     Prop("name", "string", "Tên", "Name"),
-    terms_prop("kind", vocab.UNIT_KINDS, "Loại đơn vị", "Kind of unit"),
+    terms_prop("kind", "unit_kinds", "Loại đơn vị", "Kind of unit"),
     Prop("population", "integer", "Dân số", "Population"),
     Prop("households", "integer", "Số hộ", "Households"),
     Prop("area_km2", "number", "Diện tích (km²)", "Area (km²)"),
@@ -65,8 +66,8 @@ LAYERS: tuple[Layer, ...] = (
         properties=(
             Prop("code", "string", "Mã", "Code"),
             Prop("name", "string", "Tên", "Name"),
-            terms_prop("kind", vocab.STATION_KINDS, "Loại", "Kind"),
-            terms_prop("hq_status", vocab.HQ_STATUSES, "Tình trạng trụ sở", "Headquarters status"),
+            terms_prop("kind", "station_kinds", "Loại", "Kind"),
+            terms_prop("hq_status", "hq_statuses", "Tình trạng trụ sở", "Headquarters status"),
             Prop("officers", "integer", "Số cán bộ", "Officers"),
             Prop("unit_id", "integer", "Đơn vị hành chính", "Administrative unit"),
             UNIT_NAME,
@@ -87,7 +88,7 @@ LAYERS: tuple[Layer, ...] = (
         source="settlement", geometry_type="Point",
         properties=(
             Prop("name", "string", "Tên", "Name"),
-            terms_prop("kind", vocab.SETTLEMENT_KINDS, "Loại", "Kind"),
+            terms_prop("kind", "settlement_kinds", "Loại", "Kind"),
             Prop("population", "integer", "Dân số", "Population"),
             Prop("unit_id", "integer", "Xã, phường", "Commune"),
             UNIT_NAME,
@@ -104,7 +105,7 @@ LAYERS: tuple[Layer, ...] = (
         properties=(
             Prop("ref", "string", "Số hiệu", "Reference"),
             Prop("name", "string", "Tên", "Name"),
-            terms_prop("road_class", vocab.ROAD_CLASSES, "Cấp đường", "Road class"),
+            terms_prop("road_class", "road_classes", "Cấp đường", "Road class"),
             Prop("length_m", "number", "Chiều dài (m)", "Length (m)"),
             Prop("speed_kmh", "number", "Tốc độ (km/h)", "Speed (km/h)"),
         ),
@@ -130,7 +131,7 @@ LAYERS: tuple[Layer, ...] = (
         geometry_type="Point",
         properties=(
             Prop("name", "string", "Tên", "Name"),
-            terms_prop("kind", vocab.PATROL_POINT_KINDS, "Loại", "Kind"),
+            terms_prop("kind", "patrol_point_kinds", "Loại", "Kind"),
             Prop("unit_id", "integer", "Xã, phường", "Commune"),
             UNIT_NAME,
             Prop("station_id", "integer", "Trụ sở phụ trách", "Station"),
@@ -152,10 +153,10 @@ LAYERS: tuple[Layer, ...] = (
         source="incident", geometry_type="Point", id_type="uuid", tile_feature_id="number",
         properties=(
             Prop("number", "integer", "Số vụ việc", "Incident number"),
-            terms_prop("category", vocab.INCIDENT_CATEGORIES, "Loại vụ việc", "Category"),
-            terms_prop("severity", vocab.INCIDENT_SEVERITIES, "Mức độ", "Severity"),
-            terms_prop("status", vocab.INCIDENT_STATUSES, "Trạng thái", "Status"),
-            terms_prop("source", vocab.INCIDENT_SOURCES, "Nguồn tin", "Source"),
+            terms_prop("category", "incident_categories", "Loại vụ việc", "Category"),
+            terms_prop("severity", "incident_severities", "Mức độ", "Severity"),
+            terms_prop("status", "incident_statuses", "Trạng thái", "Status"),
+            terms_prop("source", "incident_sources", "Nguồn tin", "Source"),
             Prop("occurred_at", "datetime", "Thời điểm xảy ra", "Occurred at"),
             Prop("reported_at", "datetime", "Thời điểm tiếp nhận", "Reported at", in_tiles=False),
             Prop("unit_id", "integer", "Xã, phường", "Commune"),
@@ -181,8 +182,8 @@ LAYERS: tuple[Layer, ...] = (
                     "force today.",
         source="designation", geometry_type="MultiPolygon",
         properties=(
-            terms_prop("kind", vocab.DESIGNATION_KINDS, "Loại địa bàn", "Kind"),
-            terms_prop("status", vocab.DESIGNATION_STATUSES, "Trạng thái", "Status"),
+            terms_prop("kind", "designation_kinds", "Loại địa bàn", "Kind"),
+            terms_prop("status", "designation_statuses", "Trạng thái", "Status"),
             Prop("unit_id", "integer", "Xã, phường", "Commune"),
             UNIT_NAME,
             Prop("valid_from", "date", "Hiệu lực từ", "Valid from"),
@@ -210,9 +211,9 @@ LAYERS: tuple[Layer, ...] = (
             Prop("count", "integer", "Số vụ việc", "Incidents"),
             Prop("z", "number", "Điểm z", "z-score", filterable=False),
             Prop("p", "number", "Giá trị p", "p-value", filterable=False),
-            terms_prop("hotspot_class", vocab.HOTSPOT_CLASSES, "Phân loại", "Class"),
-            terms_prop("trend", vocab.TRENDS, "Xu hướng", "Trend"),
-            Prop("category", "string", "Loại vụ việc", "Incident category"),
+            terms_prop("hotspot_class", "hotspot_classes", "Phân loại", "Class"),
+            terms_prop("trend", "trends", "Xu hướng", "Trend"),
+            terms_prop("category", "incident_categories", "Loại vụ việc", "Incident category"),
             Prop("run_id", "integer", "Lần phân tích", "Analysis run"),
             Prop("unit_id", "integer", "Xã, phường", "Commune"),
             UNIT_NAME,
@@ -236,7 +237,7 @@ LAYERS: tuple[Layer, ...] = (
         properties=(
             Prop("unit_id", "integer", "Xã, phường", "Commune"),
             Prop("unit_name", "string", "Tên xã, phường", "Commune name"),
-            terms_prop("agency", vocab.SERVICE_AGENCIES, "Cơ quan", "Agency"),
+            terms_prop("agency", "service_agencies", "Cơ quan", "Agency"),
             Prop("period_start", "date", "Từ ngày", "Period start"),
             Prop("period_end", "date", "Đến ngày", "Period end"),
             Prop("received", "integer", "Hồ sơ tiếp nhận", "Received"),

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from data import permissions
-from data.vocab import Term
+from data.vocab import VOCABULARIES, Term
 
 # Property types, as OGC/JSON Schema names; they drive filter parsing and the schema in /collections/{id}.
 PROP_TYPES = ("string", "integer", "number", "boolean", "date", "datetime")
@@ -23,8 +23,9 @@ class Prop:
     title_en: str = ""
     # A SQL expression over the source's columns; None means the column of the same name.
     expr: str | None = None
-    # The vocabulary of a categorical property: filters are checked against it, legends label with it.
-    terms: tuple[Term, ...] | None = None
+    # The name of a categorical property's vocabulary (data/vocab.py VOCABULARIES): filters are checked
+    # against it, /layers names it and the map labels values, legends and choices from it.
+    vocabulary: str | None = None
     # Personal details (a reporter's name, a free-text description): omitted for roles not allowed them.
     personal: bool = False
     filterable: bool = True
@@ -34,6 +35,13 @@ class Prop:
     def __post_init__(self) -> None:
         if self.type not in PROP_TYPES:
             raise ValueError(f"property {self.name}: type {self.type!r} is not one of {PROP_TYPES}")
+        if self.vocabulary is not None and self.vocabulary not in VOCABULARIES:
+            raise ValueError(f"property {self.name}: vocabulary {self.vocabulary!r} is not one of "
+                             f"{sorted(VOCABULARIES)}")
+
+    @property
+    def terms(self) -> tuple[Term, ...] | None:
+        return None if self.vocabulary is None else VOCABULARIES[self.vocabulary]
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """Every string a person sees on the map, the phone form and the briefing, in Vietnamese and English.
 
 Vocabulary labels (categories, severities, statuses, kinds) are not repeated here: they come from
-``data.vocab`` and are handed to the browser alongside these strings.
+``data.vocab.VOCABULARIES`` and are handed to the browser alongside these strings, in the page's config.
 """
 
 from __future__ import annotations
@@ -110,11 +110,9 @@ def strings(lang: str) -> dict[str, str]:
 
 
 def vocab_labels() -> dict[str, dict[str, dict[str, str]]]:
-    """Every vocabulary as {vocab name: {code: {vi, en}}} for the browser."""
-    names = ["UNIT_KINDS", "STATION_KINDS", "HQ_STATUSES", "ROAD_CLASSES", "SETTLEMENT_KINDS", "PATROL_POINT_KINDS",
-             "INCIDENT_CATEGORIES", "INCIDENT_SEVERITIES", "INCIDENT_SOURCES", "INCIDENT_STATUSES",
-             "DESIGNATION_KINDS", "DESIGNATION_STATUSES", "SERVICE_AGENCIES", "ROLES", "HOTSPOT_CLASSES", "TRENDS"]
-    return {n.lower(): {t.code: {"vi": t.vi, "en": t.en} for t in getattr(vocab, n)} for n in names}
+    """Every vocabulary as {vocabulary name: {code: {vi, en}}}: the one way the pages get value labels (the
+    map finds a property's vocabulary by the name /layers gives it; the phone form fills its choices)."""
+    return {name: vocab.labels(name) for name in vocab.VOCABULARIES}
 
 
 def label(terms: tuple[vocab.Term, ...], code: str | None, lang: str) -> str:

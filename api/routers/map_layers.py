@@ -50,8 +50,10 @@ def describe(request: Request, layer: Layer) -> dict[str, Any]:
         "style": {"color": s.color, "by": s.by, "colors": s.colors, "fill_opacity": s.fill_opacity,
                   "radius": s.radius, "width": s.width},
         "legend": legend(layer),
-        "properties": [{"name": p.name, "type": p.type, "title": {"vi": p.title_vi, "en": p.title_en}}
-                       for p in layer.properties],
+        # A categorical property names its vocabulary; the page's config holds every vocabulary's labels
+        # (web/i18n.py), so values, legends and choices are labelled the one same way.
+        "properties": [{"name": p.name, "type": p.type, "title": {"vi": p.title_vi, "en": p.title_en},
+                        "vocabulary": p.vocabulary} for p in layer.properties],
         "urls": {
             "collection": f"{base}/collections/{layer.id}",
             "items": f"{base}/collections/{layer.id}/items",

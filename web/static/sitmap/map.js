@@ -5,18 +5,8 @@
   var S = window.Sitmap;
   var t = S.t;
 
-  // Property -> vocabulary used to label its values in popups and legends.
-  var VALUE_VOCAB = {
-    category: "incident_categories", severity: "incident_severities", status: "incident_statuses",
-    source: "incident_sources", hq_status: "hq_statuses", road_class: "road_classes", agency: "service_agencies",
-    "class": "hotspot_classes", trend: "trends", designation_kind: "designation_kinds"
-  };
-  // "kind" means something different in each layer.
-  var KIND_VOCAB = {
-    stations: "station_kinds", "patrol-points": "patrol_point_kinds", villages: "settlement_kinds",
-    communes: "unit_kinds", "communes-pre2025": "unit_kinds", "districts-pre2025": "unit_kinds",
-    "key-areas": "designation_kinds"
-  };
+  // No vocabulary tables here: /layers names each property's vocabulary and the page's config holds the
+  // labels of every vocabulary (web/i18n.py), so popups, legends and feeds say what the server says.
   // The event kinds of /live (api/routers/live.py).
   var LIVE_KINDS = ["incident_created", "incident_updated", "alert", "patrol_visit", "station_status", "message"];
   var PALETTE = ["#d62728", "#1f77b4", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf",
@@ -107,9 +97,8 @@
 
   function valueLabel(layerId, key, value) {
     if (value === null || value === undefined || value === "") { return ""; }
-    var vocab = key === "kind" ? KIND_VOCAB[layerId] : VALUE_VOCAB[key];
-    if (vocab) { return S.vocabLabel(vocab, value); }
     var declared = declaredProp(state.byId[layerId], key);
+    if (declared && declared.vocabulary) { return S.vocabLabel(declared.vocabulary, value); }
     if (typeof value === "number" && declared && declared.type === "datetime") {  // tiles: seconds since 1970
       return S.fmtDateTime(new Date(value * 1000));
     }
@@ -132,7 +121,7 @@
   // `full`: the properties come from the feature itself (as the user's role may see it), not from a tile.
   function popupHtml(l, props, full) {
     props = props || {};
-    var title = props.name || (props.category ? S.vocabLabel("incident_categories", props.category) : "");
+    var title = props.name || (props.category ? valueLabel(l ? l.id : "", "category", props.category) : "");
     var rows = Object.keys(props).filter(function (k) {
       if (k === "unit_id" && props.unit_name) { return false; }  // the commune's name says it to a person
       return k !== "name" && props[k] !== null && props[k] !== "" && k.charAt(0) !== "_";
@@ -317,6 +306,46 @@
   }
 
   // ---------------------------------------------------------------- switcher and legend
+  function shapeOf(l) {
+    var g = geomType(l);
+    return g.indexOf("point") >= 0 ? "point" : g.indexOf("line") >= 0 ? "line" : "polygon";
+  }
+
+  // A categorised layer shows its first categories' colours (legend order, i.e. the vocabulary's), any
+  // other layer its one colour.
+  function swatchColors(l) {
+    var entries = legendEntries(l);
+    if (styleProperty(l) && entries.length > 1) {
+      return entries.slice(0, 3).map(function (e) { return e.color; });
+    }
+    return [baseColor(l)];
+  }
+
+  function withAlpha(color, alpha) {
+    var m = /^#([0-9a-f]{2})([0-9a-f]{2})([0-9a-f]{2})$/i.exec(color || "");
+    if (!m) { return color; }
+    return "rgba(" + [m[1], m[2], m[3]].map(function (h) { return parseInt(h, 16); }).join(", ") + ", " +
+      alpha + ")";
+  }
+
+  // Drawn as the map draws the layer: a dot for points, a stroke for lines, an outlined area for polygons.
+  function paintSwatch(el, l, colors) {
+    var shape = shapeOf(l), s = styleSpec(l);
+    el.className = "sm-swatch sm-swatch-" + shape;
+    el.dataset.shape = shape;
+    var bands = colors.length > 1 ? "linear-gradient(90deg, " + colors.map(function (c, i) {
+      return c + " " + Math.round(100 * i / colors.length) + "% " + Math.round(100 * (i + 1) / colors.length) + "%";
+    }).join(", ") + ")" : null;
+    if (shape === "polygon") {
+      var opacity = firstNum(s.fill_opacity, 0.25);
+      el.style.borderColor = colors[0];
+      el.style.borderWidth = Math.max(1, Math.min(3, firstNum(s.width, 2))) + "px";
+      el.style.background = bands || withAlpha(colors[0], opacity > 0 ? Math.max(opacity, 0.25) : 0);
+    } else {
+      el.style.background = bands || colors[0];
+    }
+  }
+
   function renderSwitcher() {
     var box = document.getElementById("sm-layers");
     box.innerHTML = "";
@@ -329,8 +358,7 @@
       input.checked = !!state.on[l.id];
       input.addEventListener("change", function () { setOn(l.id, input.checked); });
       var swatch = document.createElement("span");
-      swatch.className = "sm-swatch";
-      swatch.style.background = baseColor(l);
+      paintSwatch(swatch, l, swatchColors(l));
       var text = document.createElement("span");
       text.textContent = layerTitle(l);
       text.title = S.pick(l.description) || "";
@@ -375,7 +403,7 @@
         var row = document.createElement("div");
         row.className = "sm-legend-row";
         row.innerHTML = "<span class=\"sm-swatch\"></span><span></span>";
-        row.firstChild.style.background = e.color;
+        paintSwatch(row.firstChild, l, [e.color]);
         row.lastChild.textContent = e.label;
         sec.appendChild(row);
       });
@@ -487,7 +515,7 @@
     li.dataset.layer = data.layer || "";
     var what = data.layer === "incidents" ? t("new_incident") :
       data.layer === "patrol-points" || /visit|check/.test(kind) ? t("checkin") : t("status_change");
-    var label = p.category ? S.vocabLabel("incident_categories", p.category) : p.name || "";
+    var label = p.category ? valueLabel(data.layer || "", "category", p.category) : p.name || "";
     li.textContent = S.fmtDateTime(data.at || new Date()) + " · " + what + (label ? ": " + label : "");
     li.onclick = function () { state.map.setView(ll, Math.max(state.map.getZoom(), 13)); };
     list.insertBefore(li, list.firstChild);
