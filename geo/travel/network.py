@@ -97,8 +97,8 @@ def snap(conn: psycopg.Connection, keys, lons, lats) -> pd.DataFrame:
 
 
 def _piece(cost: np.ndarray, share: np.ndarray) -> np.ndarray:
-    """Cost of a share of an edge in one direction; a closed direction stays closed even for share 0."""
-    return np.where(cost >= 0, cost * share, np.nan)
+    """Cost of a share of an edge in one direction (NaN when closed); a point on the node itself needs none."""
+    return np.where(share == 0, 0.0, np.where(cost >= 0, cost * share, np.nan))
 
 
 def attach(snapped: pd.DataFrame, direction: Literal["out", "in"], max_snap_m: float,

@@ -17,7 +17,7 @@ import psycopg
 
 from data import vocab
 from geo.geodesic import GEOD
-from geo.travel.network import REVERSED_EDGES_SQL, attach, require_roads, snap, tree_lengths, values_sql
+from geo.travel.network import EDGES_SQL, REVERSED_EDGES_SQL, attach, require_roads, snap, tree_lengths, values_sql
 
 VILLAGES_SQL = """
 SELECT s.id, s.name, coalesce(s.population, 0), s.unit_id, u.code, u.name, s.pre2025_unit_id, o.code, o.name,
@@ -112,24 +112,29 @@ def nearest_station(conn: psycopg.Connection, st: pd.DataFrame, max_s: float = 1
     return out
 
 
-def pair_trips(conn: psycopg.Connection, pairs: pd.DataFrame) -> pd.DataFrame:
-    """Node-to-node trips for ``pairs`` (columns ``from_node``, ``to_node``) in one query.
+def pair_trips(conn: psycopg.Connection, pairs: pd.DataFrame, search_from: str = "to") -> pd.DataFrame:
+    """Node-to-node trips ``from_node -> to_node`` for ``pairs`` in one query (pgr_dijkstra, combinations).
 
-    pgr_dijkstra with a combinations query over the reversed graph, so each destination (a station) is one
-    search source that stops once its origins are found. Returns ``pairs`` with ``network_s`` and
-    ``network_m``; NaN where no path exists; 0 where both nodes are the same.
+    pgRouting runs one search per distinct source, stopping once that source's targets are found, so the
+    search starts at the side with fewer distinct nodes: ``search_from="to"`` (villages to their stations)
+    searches from each destination over the reversed graph, ``"from"`` (stations to incidents) from each
+    origin over the forward graph. Returns ``pairs`` with ``network_s`` and ``network_m``; NaN where no
+    path exists; 0 where both nodes are the same.
     """
     p = pairs[["from_node", "to_node"]].dropna().astype(int).drop_duplicates()
     p = p[p["from_node"] != p["to_node"]]
     found: dict[tuple[int, int], tuple[float, float]] = {}
     if not p.empty:
-        combos = ", ".join(f"({int(b)}::bigint, {int(a)}::bigint)" for a, b in p.itertuples(index=False))
+        backwards = search_from == "to"
+        ends = [(int(b), int(a)) if backwards else (int(a), int(b)) for a, b in p.itertuples(index=False)]
+        combos = ", ".join(f"({a}::bigint, {b}::bigint)" for a, b in ends)
         rows = conn.execute(
             "SELECT p.start_vid, p.end_vid, sum(p.cost), sum(e.length_m) "
             "FROM pgr_dijkstra(%s, %s, true) p JOIN road_edge e ON e.id = p.edge GROUP BY 1, 2",
-            [REVERSED_EDGES_SQL, f"SELECT * FROM (VALUES {combos}) AS c(source, target)"],  # noqa: S608 (ints)
+            [REVERSED_EDGES_SQL if backwards else EDGES_SQL,
+             f"SELECT * FROM (VALUES {combos}) AS c(source, target)"],  # noqa: S608 (ints)
         ).fetchall()
-        found = {(int(t), int(s)): (float(c), float(m)) for s, t, c, m in rows}
+        found = {((int(t), int(s)) if backwards else (int(s), int(t))): (float(c), float(m)) for s, t, c, m in rows}
     out = pairs.copy()
     net_s, net_m = [], []
     for a, b in zip(pairs["from_node"], pairs["to_node"], strict=True):
