@@ -14,8 +14,9 @@ from fastapi import Depends, Request
 
 from api.database import connection
 from api.problems import Problem
-from api.security import Principal, optional_principal, require_principal
+from api.security import optional_principal, require_principal
 from api.services import Services
+from data.permissions import Caller
 from layers import registry
 from layers.access import Grant, Refused, grant
 from layers.model import Layer
@@ -26,8 +27,8 @@ __all__ = ["ConnDep", "PrincipalDep", "RequiredPrincipalDep", "TMS", "bad", "bas
            "layer_bbox", "resolve", "services", "tile_service", "tile_template"]
 
 ConnDep = Annotated[psycopg.AsyncConnection, Depends(connection)]
-PrincipalDep = Annotated[Principal | None, Depends(optional_principal)]
-RequiredPrincipalDep = Annotated[Principal, Depends(require_principal)]
+PrincipalDep = Annotated[Caller | None, Depends(optional_principal)]
+RequiredPrincipalDep = Annotated[Caller, Depends(require_principal)]
 TMS = "WebMercatorQuad"
 
 
@@ -53,7 +54,7 @@ def bad(exc: BadQuery) -> Problem:
     return Problem(400, "Invalid query parameter", exc.detail, type_="invalid-parameter", parameter=exc.parameter)
 
 
-async def resolve(request: Request, collection_id: str, principal: Principal | None) -> tuple[Layer, Grant]:
+async def resolve(request: Request, collection_id: str, principal: Caller | None) -> tuple[Layer, Grant]:
     """The declared layer and the caller's grant on it, or the problem to answer (404, 401, 403)."""
     layer = registry.get(collection_id)
     if layer is None:

@@ -15,10 +15,9 @@ from typing import Any, TypeVar
 
 from psycopg_pool import AsyncConnectionPool
 
-from api.security import Principal
 from data.ops import events, unit_info, users
 from data.ops.errors import bad_parameter, forbidden
-from data.permissions import communes_for, may
+from data.permissions import Caller, communes_for, may
 
 log = logging.getLogger("sitmap.live")
 
@@ -40,7 +39,7 @@ class Filter:
         return self.units is None or e.unit_id in self.units
 
 
-async def stream_filter(pool: AsyncConnectionPool, principal: Principal, layers: str | None,
+async def stream_filter(pool: AsyncConnectionPool, principal: Caller, layers: str | None,
                         communes: list[str]) -> Filter:
     """The filter of ``?layers=`` and ``?commune=`` within the caller's communes; 400/403 problems."""
     wanted = [x.strip() for x in (layers or ",".join(LIVE_LAYERS)).split(",") if x.strip()]
@@ -80,7 +79,7 @@ def _forget(task: asyncio.Task) -> None:
         task.exception()  # retrieved: an error after its stream has gone is not worth a warning
 
 
-async def still_signed_in(pool: AsyncConnectionPool, token_hash: str | None, principal: Principal) -> bool:
+async def still_signed_in(pool: AsyncConnectionPool, token_hash: str | None, principal: Caller) -> bool:
     """Whether the stream's session still stands for the same user, role and communes."""
     return await uncancelled(_session_matches(pool, token_hash, principal))
 
@@ -98,7 +97,7 @@ async def _backlog(pool: AsyncConnectionPool, cursor: tuple[int, int],
     return batch
 
 
-async def _session_matches(pool: AsyncConnectionPool, token_hash: str | None, principal: Principal) -> bool:
+async def _session_matches(pool: AsyncConnectionPool, token_hash: str | None, principal: Caller) -> bool:
     if token_hash is None:
         return False
     try:

@@ -36,16 +36,17 @@ from api import credentials, live_hub
 from api.deps import services
 from api.live_stream import Filter, backlog, still_signed_in, stream_filter
 from api.problems import Problem
-from api.security import Principal, require
 from api.security import _token as security_token
+from api.security import require
 from data.ops import events
 from data.ops.errors import bad_parameter
+from data.permissions import Caller
 
 log = logging.getLogger("sitmap.live")
 router = APIRouter(tags=["live"])
 
 
-async def _stream(hub: live_hub.Hub, cursor: tuple[int, int], flt: Filter, principal: Principal,
+async def _stream(hub: live_hub.Hub, cursor: tuple[int, int], flt: Filter, principal: Caller,
                   token_hash: str | None, heartbeat_s: float) -> AsyncIterator[str]:
     yield "retry: 2000\n\n"
     with hub.subscribe(principal.user_id) as sub:
@@ -85,7 +86,7 @@ async def _stream(hub: live_hub.Hub, cursor: tuple[int, int], flt: Filter, princ
 
 @router.get("/live", summary="Server-Sent Events of every write (Last-Event-ID resumes without gaps)",
             response_class=StreamingResponse)
-async def live(request: Request, principal: Annotated[Principal, Depends(require("live.subscribe"))],
+async def live(request: Request, principal: Annotated[Caller, Depends(require("live.subscribe"))],
                layers: str | None = None, commune: Annotated[list[str] | None, Query()] = None,
                last_event_id: int | None = None) -> StreamingResponse:
     pool = request.app.state.pool

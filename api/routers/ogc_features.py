@@ -14,8 +14,9 @@ from fastapi.responses import JSONResponse, Response
 
 from api.deps import ConnDep, PrincipalDep, bad, base_url, lang, layer_bbox, resolve
 from api.problems import Problem
-from api.security import Principal, remote_addr
+from api.security import remote_addr
 from data.ops import audit
+from data.permissions import Caller
 from layers import feature_pages, registry
 from layers.access import Grant, may_see, reads_personal, visible_props
 from layers.model import Layer
@@ -191,7 +192,7 @@ async def items(
 
 
 async def audit_read(request: Request, conn: psycopg.AsyncConnection, layer: Layer, g: Grant,
-                     principal: Principal | None, ids: list[str], fmt: str, *, single: bool = False) -> None:
+                     principal: Caller | None, ids: list[str], fmt: str, *, single: bool = False) -> None:
     """One audit row per request that returns personal details (not one per feature), before the answer."""
     if principal is None or not ids or not reads_personal(layer, g):
         return
