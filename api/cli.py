@@ -299,6 +299,146 @@ def audit_list(
                        f"{r['target'] or '-':<48} {r['remote_addr'] or '-'}")
 
 
+analyze_app = typer.Typer(help="Travel analyses over the road graph (geo/travel): CSV or GeoJSON files.",
+                          no_args_is_help=True)
+app.add_typer(analyze_app, name="analyze")
+# Until they are settings (proposed: SITMAP_TRAVEL_SNAP_MAX_M, SITMAP_TRAVEL_WALK_KMH, SITMAP_ISOCHRONE_MINUTES).
+SnapOpt = Annotated[float, typer.Option("--max-snap-m", min=0, help="Metres a point may lie off the road.")]
+WalkOpt = Annotated[float, typer.Option("--walk-kmh", min=0.1, help="Walking speed off the road, km/h.")]
+FormatOpt = Annotated[str, typer.Option("--format", help="csv | geojson")]
+OutputOpt = Annotated[Path, typer.Option("--output", help="File to write.", dir_okay=False)]
+
+
+def _analysis(name: str, fmt: str, output: Path, run) -> None:
+    """Run ``run(conn) -> (frame, lines to print)``, write the frame, print the lines and the demo note."""
+    import psycopg
+
+    from geo.travel.export import FORMATS, write
+    from geo.travel.network import TravelError
+
+    if fmt not in FORMATS:
+        _fail(f"--format must be csv or geojson, not {fmt!r}", 2)
+    try:
+        with psycopg.connect(_url()) as conn:
+            frame, lines = run(conn)
+    except (TravelError, LookupError, ValueError) as exc:
+        _fail(str(exc), 2)
+    write(frame, output, fmt, name)
+    for line in lines:
+        typer.echo(line)
+    typer.echo(f"{name}: {len(frame)} rows written to {output}")
+    if frame.attrs.get("roads_generated"):
+        typer.secho(f"note: {frame.attrs['note']}", fg=typer.colors.YELLOW)
+
+
+def _day(text: str | None, option: str):
+    from datetime import date
+
+    try:
+        return date.fromisoformat(text) if text else date.today()
+    except ValueError:
+        _fail(f"{option} {text!r} is not an ISO date (e.g. 2026-01-01)", 2)
+
+
+@analyze_app.command("access", help="Every village's trip to its own commune's station and to the nearest station.")
+def analyze_access(fmt: FormatOpt = "csv", output: OutputOpt = Path("access.csv"),
+                   on: Annotated[str | None, typer.Option(help="Stations in service on this day; default today.")
+                                 ] = None, max_snap_m: SnapOpt = 1000.0, walk_kmh: WalkOpt = 4.0) -> None:
+    from geo.travel.access import access_summaries, access_table
+
+    def run(conn):
+        t = access_table(conn, on=_day(on, "--on"), max_snap_m=max_snap_m, walk_kmh=walk_kmh)
+        p = access_summaries(t)["province"].iloc[0]
+        return t, [f"province, population-weighted: {p['own_station_min_weighted_mean']:.1f} min to the own "
+                   f"commune station, {p['nearest_station_min_weighted_mean']:.1f} min to the nearest station "
+                   f"({int(p['villages'])} villages, {int(p['villages_without_value'])} without a figure)"]
+
+    _analysis("access", fmt, output, run)
+
+
+@analyze_app.command("savings", help="Trip per village before 1 March 2025, from 1 March and from 1 July; changes.")
+def analyze_savings(fmt: FormatOpt = "csv", output: OutputOpt = Path("savings.csv"),
+                    max_snap_m: SnapOpt = 1000.0, walk_kmh: WalkOpt = 4.0) -> None:
+    from geo.travel.savings import farther_after_july, savings_summaries, savings_table
+
+    def run(conn):
+        t = savings_table(conn, max_snap_m=max_snap_m, walk_kmh=walk_kmh)
+        p = savings_summaries(t)["province"].iloc[0]
+        f = farther_after_july(t)
+        return t, [
+            "province, population-weighted minutes (km) per trip: "
+            f"before {p['before_min']:.1f} ({p['before_km']:.1f}), from 1 March {p['march_min']:.1f} "
+            f"({p['march_km']:.1f}), from 1 July {p['july_min']:.1f} ({p['july_km']:.1f})",
+            f"change: 1 March {p['change_march_min']:+.1f} min ({p['change_march_km']:+.1f} km), 1 July "
+            f"{p['change_july_min']:+.1f} min ({p['change_july_km']:+.1f} km), both {p['change_total_min']:+.1f} min "
+            f"({p['change_total_km']:+.1f} km); person-hours for one trip each: {p['person_hours_total']:+,.0f}",
+            f"farther since 1 July than from 1 March: {f['villages']} of {f['villages_total']} villages, "
+            f"{f['population']:,} of {f['population_total']:,} people, by {f['extra_min_weighted_mean']:.1f} min "
+            f"({f['extra_km_weighted_mean']:.1f} km) on average, at most {f['extra_min_max']:.0f} min"]
+
+    _analysis("savings", fmt, output, run)
+
+
+@analyze_app.command("isochrones", help="Areas reachable by road from a station (or a lon,lat point).")
+def analyze_isochrones(station: Annotated[str | None, typer.Option(help="Station code, e.g. CA-03127.")] = None,
+                       point: Annotated[str | None, typer.Option(help="lon,lat instead of a station.")] = None,
+                       minutes: Annotated[str, typer.Option(help="Limits in minutes, comma-separated.")] = "15,30,60",
+                       fmt: FormatOpt = "geojson", output: OutputOpt = Path("isochrones.geojson"),
+                       max_snap_m: SnapOpt = 1000.0, walk_kmh: WalkOpt = 4.0) -> None:
+    from geo.travel.isochrones import isochrones, station_isochrones
+
+    if (station is None) == (point is None):
+        _fail("give either --station CODE or --point LON,LAT", 2)
+    try:
+        limits = tuple(float(m) for m in minutes.split(","))
+        lonlat = tuple(float(v) for v in point.split(",")) if point else None
+    except ValueError:
+        _fail("--minutes takes numbers like 15,30,60 and --point two numbers like 103.02,21.38", 2)
+    if lonlat is not None and len(lonlat) != 2:
+        _fail("--point takes lon,lat", 2)
+
+    def run(conn):
+        kw = {"minutes": limits, "max_snap_m": max_snap_m, "walk_kmh": walk_kmh}
+        if station:
+            found = conn.execute("SELECT id FROM station WHERE code = %s", [station]).fetchone()
+            if not found:
+                raise LookupError(f"there is no station with code {station!r}")
+            t = station_isochrones(conn, found[0], **kw)
+        else:
+            t = isochrones(conn, *lonlat, **kw)
+        return t, [f"{r.minutes:g} min: {r.area_km2:.1f} km², {r.reached_road_km:.1f} km of road"
+                   for r in t.itertuples()]
+
+    _analysis("isochrones", fmt, output, run)
+
+
+@analyze_app.command("responses", help="Travel time from the commune station to each incident; median, p90.")
+def analyze_responses(since: Annotated[str, typer.Option(help="ISO date/time (Asia/Ho_Chi_Minh).")] = "2024-01-01",
+                      until: Annotated[str | None, typer.Option(help="ISO date/time; default now.")] = None,
+                      fmt: FormatOpt = "csv", output: OutputOpt = Path("responses.csv"),
+                      max_snap_m: SnapOpt = 1000.0, walk_kmh: WalkOpt = 4.0) -> None:
+    from zoneinfo import ZoneInfo
+
+    from geo.travel.response import response_summary, response_times
+
+    tz = ZoneInfo("Asia/Ho_Chi_Minh")
+    try:
+        start = datetime.fromisoformat(since)
+        end = datetime.fromisoformat(until) if until else datetime.now(tz)
+    except ValueError:
+        _fail("--since/--until must be ISO dates or date-times (e.g. 2025-07-01)", 2)
+    start, end = (d if d.tzinfo else d.replace(tzinfo=tz) for d in (start, end))
+
+    def run(conn):
+        t = response_times(conn, since=start, until=end, max_snap_m=max_snap_m, walk_kmh=walk_kmh)
+        s = response_summary(t)
+        ok = t["response_min"].dropna()
+        return t, [f"{len(t)} incidents, {len(ok)} with a figure: median {ok.median():.1f} min, p90 "
+                   f"{ok.quantile(0.9):.1f} min; {len(s)} commune-months" if len(ok) else f"{len(t)} incidents"]
+
+    _analysis("responses", fmt, output, run)
+
+
 def main() -> None:  # pragma: no cover - console entry for `python -m api.cli`
     app()
 
