@@ -1,10 +1,10 @@
 """Refused writes land in the audit log: a signed-in caller's write answered 403 or 409 writes one row.
 
 It wraps the one problem handler of refused operations (``OpsError``, see api/problems.py), so every route that
-refuses through it is covered without a line of its own: roles (``require_roles``), commune scope, workflow
-and version conflicts. The row is written on a connection of its own (the request's transaction, if any, has
-been rolled back) and a failure to write it never changes the answer. The CSRF refusal of the gate is not an
-operation (the request never reached a route) and is not audited here.
+refuses through it is covered without a line of its own: roles (``require(action)``, data/permissions.py),
+commune scope, workflow and version conflicts. The row is written on a connection of its own (the request's
+transaction, if any, has been rolled back) and a failure to write it never changes the answer. The CSRF refusal
+of the gate is not an operation (the request never reached a route) and is not audited here.
 """
 
 from __future__ import annotations

@@ -30,8 +30,6 @@ from data import permissions
 from data.ops import users
 from data.permissions import Caller
 
-Principal = Caller  # the former name, until every module says Caller (the one caller type)
-
 # The single list of routes anyone may call without signing in (regular expressions on the path).
 PUBLIC_PATHS: tuple[str, ...] = (
     r"/",

@@ -351,13 +351,13 @@ async def raw_sql(url: str, tiles, seconds: int, concurrency: int) -> dict:
     """The floor: the same tile SQL sitmap runs, straight through psycopg, at the same concurrency."""
     from psycopg_pool import AsyncConnectionPool
 
-    from api.security import Principal
+    from data.permissions import Caller
     from layers import registry
     from layers import sql as layer_sql
     from layers.access import grant, visible_props
     from layers.query import Query
 
-    who = Principal(None, "bench", "commander")
+    who = Caller(None, "bench", "commander")
     prepared = []
     for lay, z, x, y in tiles:
         layer = registry.get(lay)

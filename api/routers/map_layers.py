@@ -7,7 +7,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 
 from api.deps import base_url, tile_template
-from api.security import Principal, optional_principal
+from api.security import optional_principal
+from data.permissions import Caller
 from layers import registry
 from layers.access import may_see
 from layers.model import Layer
@@ -67,6 +68,6 @@ def describe(request: Request, layer: Layer) -> dict[str, Any]:
 
 
 @router.get("/layers", summary="Map layers the caller may see, with style and legend")
-async def layers(request: Request, principal: Annotated[Principal | None, Depends(optional_principal)]
+async def layers(request: Request, principal: Annotated[Caller | None, Depends(optional_principal)]
                  ) -> dict[str, Any]:
     return {"layers": [describe(request, layer) for layer in registry.all_layers() if may_see(layer, principal)]}
