@@ -10,8 +10,6 @@ and the hub reads its starting point in the background, retrying while the datab
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from dataclasses import dataclass, field
 
 import psycopg
@@ -72,11 +70,7 @@ class Services:
 
     async def close(self) -> None:
         """Reverse order of ``start``; also while the hub or the listener is still starting."""
-        task = self.waker._task  # a wake-up NOTIFY in flight: let it finish, briefly (the pool closes next)
-        if task is not None and not task.done():
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(asyncio.shield(task), 1.0)
-            task.cancel()
+        await self.waker.close()
         await self.hub.stop()
         await self.listener.stop()
         self.verifier.close()

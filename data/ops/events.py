@@ -14,6 +14,7 @@ appear before the cursor. Ids alone cannot be trusted — id 104 may commit afte
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from dataclasses import dataclass
@@ -132,3 +133,11 @@ class Waker:
             except Exception as exc:  # noqa: BLE001 (polling delivers the events later; never fail a write)
                 log.warning("live wake-up NOTIFY failed (%s); the hubs' polling delivers the events", exc)
                 return
+
+    async def close(self, grace_s: float = 1.0) -> None:
+        """Let a wake-up NOTIFY in flight finish, briefly (the pool closes next), then stop."""
+        task = self._task
+        if task is not None and not task.done():
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(asyncio.shield(task), grace_s)
+            task.cancel()
