@@ -26,36 +26,32 @@ UNIT_PROPS = (
 # The name of a feature's commune, next to its unit_id, for people reading features (not in tiles).
 UNIT_NAME = Prop("unit_name", "string", "Tên xã, phường", "Commune name",
                  expr="(SELECT u.name FROM admin_unit u WHERE u.id = unit_id)", filterable=False, in_tiles=False)
-COMMUNE_KINDS = vocab.kinds_sql("kind", vocab.COMMUNE_LEVEL_KINDS)
+
+
+def units_layer(id: str, order: int, era: str, kinds: tuple[str, ...], title_vi: str, title_en: str,
+                description: str, style: Style, minzoom: int = 5, maxzoom: int = 18) -> Layer:
+    """The administrative units of one era and level (a group of data.vocab unit kinds), all public."""
+    return Layer(
+        id=id, order=order, title_vi=title_vi, title_en=title_en, description=description,
+        source="admin_unit", where=f"era = '{era}' AND {vocab.kinds_sql('kind', kinds)}",
+        geometry_type="MultiPolygon", properties=UNIT_PROPS, access=PUBLIC, tables=("admin_unit",),
+        minzoom=minzoom, maxzoom=maxzoom, simplify_px=0.5, style=style)
+
 
 # Every layer sitmap serves; layers/registry.py reads this tuple (nothing registers itself on import).
 LAYERS: tuple[Layer, ...] = (
-    Layer(
-        id="communes", order=10,
-        title_vi="Xã, phường (từ 1/7/2025)", title_en="Communes and wards (from 1 July 2025)",
-        description="The commune-level units of the two-tier local government in force from 1 July 2025.",
-        source="admin_unit", where=f"era = '2025' AND {COMMUNE_KINDS}", geometry_type="MultiPolygon",
-        properties=UNIT_PROPS, access=PUBLIC, tables=("admin_unit",), minzoom=5, maxzoom=18, simplify_px=0.5,
-        style=Style(color="#1f4e9c", fill_opacity=0.05, width=2),
-    ),
-
-    Layer(
-        id="communes-pre2025", order=11,
-        title_vi="Xã, phường, thị trấn (trước 7/2025)", title_en="Communes before July 2025",
-        description="The 129 commune-level units in force until 30 June 2025, kept for before/after analysis.",
-        source="admin_unit", where=f"era = 'pre2025' AND {COMMUNE_KINDS}", geometry_type="MultiPolygon",
-        properties=UNIT_PROPS, access=PUBLIC, tables=("admin_unit",), minzoom=5, maxzoom=18, simplify_px=0.5,
-        style=Style(color="#7a5c99", fill_opacity=0.03, width=1),
-    ),
-
-    Layer(
-        id="districts-pre2025", order=12,
-        title_vi="Huyện, thị xã, thành phố (trước 7/2025)", title_en="Districts before July 2025",
-        description="The 10 district-level units abolished with the two-tier reorganisation of July 2025.",
-        source="admin_unit", where=f"era = 'pre2025' AND {vocab.kinds_sql('kind', vocab.DISTRICT_LEVEL_KINDS)}",
-        geometry_type="MultiPolygon", properties=UNIT_PROPS, access=PUBLIC, tables=("admin_unit",),
-        minzoom=4, maxzoom=16, simplify_px=0.5, style=Style(color="#444444", fill_opacity=0.0, width=3),
-    ),
+    units_layer("communes", 10, "2025", vocab.COMMUNE_LEVEL_KINDS,
+                "Xã, phường (từ 1/7/2025)", "Communes and wards (from 1 July 2025)",
+                "The commune-level units of the two-tier local government in force from 1 July 2025.",
+                Style(color="#1f4e9c", fill_opacity=0.05, width=2)),
+    units_layer("communes-pre2025", 11, "pre2025", vocab.COMMUNE_LEVEL_KINDS,
+                "Xã, phường, thị trấn (trước 7/2025)", "Communes before July 2025",
+                "The commune-level units in force until 30 June 2025, kept for before/after analysis.",
+                Style(color="#7a5c99", fill_opacity=0.03, width=1)),
+    units_layer("districts-pre2025", 12, "pre2025", vocab.DISTRICT_LEVEL_KINDS,
+                "Huyện, thị xã, thành phố (trước 7/2025)", "Districts before July 2025",
+                "The district-level units abolished with the two-tier reorganisation of July 2025.",
+                Style(color="#444444", fill_opacity=0.0, width=3), minzoom=4, maxzoom=16),
 
     Layer(
         id="stations", order=30,

@@ -11,7 +11,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("data", "geo", "layers", "web", "api")
 
-# Lowest (1, the ground floor) first, as in docs/architecture.md. A module belongs to the longest prefix listed; each floor names the packages on it.
+# Lowest (1, the ground floor) first, as in docs/architecture.md. A module belongs to the longest prefix
+# listed; each floor names the packages on it.
 FLOORS: tuple[tuple[str, ...], ...] = (
     ("data", "data.vocab", "data.settings", "data.text", "data.limits", "data.permissions"),  # ground
     ("geo",),
