@@ -60,6 +60,19 @@ def _times_along(fr: np.ndarray, cost: np.ndarray, rev: np.ndarray, t_s: np.ndar
     return np.minimum(from_source, from_target)
 
 
+def _fractions(pts: np.ndarray, which: np.ndarray) -> np.ndarray:
+    """Position (0..1 of its length) of each vertex along its line, for vertices grouped by line in order."""
+    step = np.hypot(*np.diff(pts, axis=0).T)
+    step = np.concatenate([[0.0], np.where(which[1:] == which[:-1], step, 0.0)])
+    run = np.cumsum(step)
+    first = np.concatenate([[True], which[1:] != which[:-1]])
+    start = np.maximum.accumulate(np.where(first, np.arange(len(which)), 0))
+    along = run - run[start]
+    total = np.zeros(which.max() + 1 if len(which) else 0)
+    np.maximum.at(total, which, along)
+    return np.where(total[which] > 0, along / np.where(total[which] > 0, total[which], 1), 0.0)
+
+
 def _covered_share(lim: float, cost, rev, t_s, t_t) -> np.ndarray:
     """Share of each edge driven within ``lim`` seconds from its ends (the two reaches may overlap)."""
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -126,7 +139,7 @@ def isochrones(conn: psycopg.Connection, lon: float, lat: float, *, minutes: tup
 
     # Road points every half cell, each with the earliest time it is reached.
     pts, which = shapely.get_coordinates(shapely.segmentize(lines, cell_m / 2), return_index=True)
-    fr = shapely.line_locate_point(lines[which], shapely.points(pts), normalized=True)
+    fr = _fractions(pts, which)
     t = _times_along(fr, cost[which], rev[which], t_s[which], t_t[which])
     # On the origin's own edge the trip also starts in the middle, at fraction f0.
     own = ids == int(s["edge_id"])
