@@ -10,8 +10,7 @@ from typing import Any, TypeVar
 
 import psycopg
 
-from api import credentials
-from data.ops import audit, users
+from data.ops import audit, signin, users
 
 T = TypeVar("T")
 
@@ -28,7 +27,7 @@ def add_user(url: str, username: str, role: str, password: str, communes: list[s
              display_name: str | None = None, actor: str = "cli") -> dict[str, Any]:
     async def work(conn: psycopg.AsyncConnection) -> dict[str, Any]:
         units = await users.resolve_units(conn, communes) if communes else []
-        uid = await users.add_user(conn, username, role, credentials.hash_password(password), [u["id"] for u in units],
+        uid = await users.add_user(conn, username, role, signin.hash_password(password), [u["id"] for u in units],
                                    display_name)
         await audit.record(conn, None, actor, "user.add", f"user:{username}", "local",
                            {"role": role, "communes": [u["code"] for u in units]})
@@ -70,12 +69,12 @@ def create_demo_users(url: str) -> list[dict[str, Any]]:
             role = "commander" if key == "commune_chief" else key
             scoped = key in ("commune_chief", "officer") and row is not None
             name = f"demo-{key.replace('_', '-')}"
-            password = credentials.generate_password()
+            password = signin.generate_password()
             existing = await users.credentials(conn, name)
             if existing is None:
-                await users.add_user(conn, name, role, credentials.hash_password(password), [row[0]] if scoped else [])
+                await users.add_user(conn, name, role, signin.hash_password(password), [row[0]] if scoped else [])
             else:
-                await users.set_password(conn, name, credentials.hash_password(password))
+                await users.set_password(conn, name, signin.hash_password(password))
             out.append({"username": name, "password": password, "role": role,
                         "communes": f"{row[2]} ({row[1]})" if scoped else "province-wide"})
         return out

@@ -22,8 +22,7 @@ class Problem(OpsError):
 
     def __init__(self, status: int, title: str, detail: str, *, type_: str | None = None,
                  headers: dict[str, str] | None = None, **extra: Any) -> None:
-        super().__init__(status, title, detail, type_, **extra)
-        self.headers = headers
+        super().__init__(status, title, detail, type_, headers=headers, **extra)
 
 
 def problem_response(status: int, title: str, detail: str, instance: str | None = None,

@@ -12,7 +12,7 @@ notification is lost); every other route looks the session up on each request.
 
 What each role may do is the table of ``data/permissions.py``: each route's dependency ``require(action)``
 checks the role, and the commune scope of rows is checked in the SQL of ``data/ops`` (``data.ops.scope``).
-Cookie-authenticated writes must carry ``X-Requested-With`` (CSRF; see ``api/credentials.py``).
+Cookie-authenticated writes must carry ``X-Requested-With`` (CSRF; see ``data/ops/signin.py``).
 """
 
 from __future__ import annotations
@@ -24,11 +24,15 @@ from fastapi import FastAPI, Request
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from api import credentials
 from api.problems import Problem, problem_response
 from data import permissions
-from data.ops import users
+from data.ops import signin, users
 from data.permissions import Caller
+
+# The browser session cookie, and the header a cookie-authenticated write must carry (CSRF: data/ops/signin.py).
+COOKIE_NAME = "sitmap_session"
+CSRF_HEADER = "x-requested-with"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 # The single list of routes anyone may call without signing in (regular expressions on the path).
 PUBLIC_PATHS: tuple[str, ...] = (
@@ -54,7 +58,7 @@ def _token(headers: Headers) -> tuple[str | None, str]:
         return authz[7:].strip() or None, "bearer"
     for part in headers.get("cookie", "").split(";"):
         name, _, value = part.strip().partition("=")
-        if name == credentials.COOKIE_NAME and value:
+        if name == COOKIE_NAME and value:
             return value, "cookie"
     return None, "none"
 
@@ -74,7 +78,7 @@ class AuthMiddleware:
         path = scope["path"]
         state = scope.setdefault("state", {})
         principal = None
-        if token and is_public(path) and (via != "cookie" or scope["method"] in credentials.SAFE_METHODS):
+        if token and is_public(path) and (via != "cookie" or scope["method"] in SAFE_METHODS):
             # Public at the gate: the session is looked up only if the route asks who is calling
             # (optional_principal), still at request time. Public-layer tiles never ask, saving a round trip.
             state["principal_token"] = (token, via)
@@ -89,8 +93,8 @@ class AuthMiddleware:
             await problem_response(401, "Not signed in", detail, path, "not-signed-in",
                                    headers={"WWW-Authenticate": "Bearer"})(scope, receive, send)
             return
-        if (principal is not None and via == "cookie" and scope["method"] not in credentials.SAFE_METHODS
-                and not headers.get(credentials.CSRF_HEADER) and not path.startswith("/auth/")):
+        if (principal is not None and via == "cookie" and scope["method"] not in SAFE_METHODS
+                and not headers.get(CSRF_HEADER) and not path.startswith("/auth/")):
             await problem_response(
                 403, "Forbidden", "a write authenticated by the session cookie must carry the header "
                 "'X-Requested-With' (any value) to prove it comes from the map page (CSRF protection)", path,
@@ -101,7 +105,7 @@ class AuthMiddleware:
 
 async def _lookup(app, token: str, via: str) -> Caller | None:
     async with app.state.pool.connection() as conn:
-        found = await users.session_user(conn, credentials.token_hash(token))
+        found = await users.session_user(conn, signin.token_hash(token))
     return None if found is None else replace(found.caller, via=via)
 
 
@@ -109,7 +113,7 @@ async def _cached_lookup(app, token: str, via: str) -> Caller | None:
     """``_lookup`` through the worker's sign-in cache, evicted by NOTIFY (bounds: api/session_cache.py)."""
     # Built in the lifespan (api/services.py); the worker's listener keeps it evicted, whatever is open.
     cache = app.state.services.session_cache
-    key = credentials.token_hash(token)
+    key = signin.token_hash(token)
     found = cache.get(key)
     if found is None:
         generation = cache.generation

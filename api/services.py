@@ -15,11 +15,11 @@ from dataclasses import dataclass, field
 import psycopg
 from psycopg_pool import AsyncConnectionPool
 
-from api.credentials import PasswordVerifier
 from api.listener import Listener
 from api.live_hub import Hub
 from api.session_cache import SessionCache
 from data.ops.events import Waker
+from data.ops.signin import PasswordVerifier
 from data.settings import Settings
 from layers import feature_pages
 from layers.model import Layer

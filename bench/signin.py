@@ -73,11 +73,11 @@ def main() -> None:
     try:
         url = cluster.url("bench_signin")
         migrate(url)
-        from api import credentials
+        from data.ops import signin
 
         with psycopg.connect(url, autocommit=True) as conn:
             conn.execute("INSERT INTO app_user (username, password_hash, role) VALUES ('bench', %s, 'admin')",
-                         (credentials.hash_password("right"),))
+                         (signin.hash_password("right"),))
         port = free_port()
         env = {**os.environ, "DATABASE_URL": url, "PYTHONPATH": args.code,
                "SITMAP_SIGNIN_MAX_FAILURES_PER_USER": "100000000", "SITMAP_SIGNIN_MAX_FAILURES_PER_ADDR": "100000000"}

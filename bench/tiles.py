@@ -166,7 +166,7 @@ def prepare_database(url: str) -> None:
 
 
 def add_bench_commander(c: psycopg.Connection) -> None:
-    from api.credentials import hash_password, token_hash
+    from data.ops.signin import hash_password, token_hash
 
     # Kept across runs: its reads of incidents (with descriptions) are in the audit log, which refers to it.
     uid = c.execute("INSERT INTO app_user (username, password_hash, role) VALUES ('bench-commander', %s, "

@@ -12,8 +12,7 @@ from datetime import timedelta
 
 import psycopg
 
-from api import credentials
-from data.ops import users
+from data.ops import signin, users
 
 # Lon 103.0–103.4, lat 21.4–21.6; A is west of 103.2, B east.
 PROVINCE = "MULTIPOLYGON(((103.0 21.4, 103.4 21.4, 103.4 21.6, 103.0 21.6, 103.0 21.4)))"
@@ -76,13 +75,13 @@ def build_world(url: str) -> World:
 
 
 async def _add_users(world: World) -> None:
-    pw_hash = credentials.hash_password(PASSWORD)
+    pw_hash = signin.hash_password(PASSWORD)
     async with await psycopg.AsyncConnection.connect(world.url, autocommit=True) as conn:
         for key, (role, communes) in USERS.items():
             units = [u["id"] for u in await users.resolve_units(conn, communes)] if communes else []
             uid = await users.add_user(conn, key, role, pw_hash, units)
-            token = credentials.new_token()
-            await users.create_session(conn, credentials.token_hash(token), uid, "bearer", timedelta(hours=1), None)
+            token = signin.new_token()
+            await users.create_session(conn, signin.token_hash(token), uid, "bearer", timedelta(hours=1), None)
             world.user_ids[key] = uid
             world.tokens[key] = token
 

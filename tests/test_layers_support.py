@@ -34,7 +34,7 @@ def role(name: str, units: list[int] | None = None) -> dict[str, str]:
 
 
 def add_principals(conn: psycopg.Connection) -> None:
-    from api.credentials import hash_password, token_hash
+    from data.ops.signin import hash_password, token_hash
 
     pw = hash_password("not-used-by-these-tests")
     for name, units in PRINCIPALS:

@@ -9,7 +9,7 @@ import threading
 import psycopg
 import pytest
 
-from api import credentials
+from data.ops import signin
 from tests.opsworld import PASSWORD
 
 LIMITS = {"signin_max_failures_per_user": 3, "signin_max_failures_per_addr": 5, "signin_window_s": 600,
@@ -100,7 +100,7 @@ def test_an_overlong_user_name_is_422_and_writes_nothing(world, make_client, pat
 
 def test_passwords_are_verified_off_the_event_loop(world, make_client, monkeypatch) -> None:
     seen: list[tuple[str, bool]] = []
-    original = credentials.verify_password
+    original = signin.verify_password
 
     def recording(password_hash: str | None, password: str) -> bool:
         try:
@@ -111,10 +111,10 @@ def test_passwords_are_verified_off_the_event_loop(world, make_client, monkeypat
         seen.append((threading.current_thread().name, on_loop))
         return original(password_hash, password)
 
-    monkeypatch.setattr(credentials, "verify_password", recording)
+    monkeypatch.setattr(signin, "verify_password", recording)
     client = make_client(world.url, **LIMITS)
     assert client.post("/auth/token", data={"username": "admin", "password": PASSWORD}).status_code == 200
     assert client.post("/auth/login", json={"username": "admin", "password": "wrong"}).status_code == 401
     assert len(seen) == 2
     for thread, on_loop in seen:
-        assert thread.startswith(credentials.PasswordVerifier.THREAD_PREFIX) and not on_loop
+        assert thread.startswith(signin.PasswordVerifier.THREAD_PREFIX) and not on_loop

@@ -24,8 +24,7 @@ import httpx
 import psycopg
 import pytest
 
-from api import credentials
-from data.ops import users
+from data.ops import signin, users
 from tests.conftest import clone_database, drop_database, free_port
 
 pytestmark = pytest.mark.browser
@@ -55,8 +54,8 @@ def _poll(condition, timeout: float = 10.0, interval: float = 0.05):
 
 async def _add_users(url: str, commune_id: int) -> None:
     async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
-        await users.add_user(conn, "web_commander", "commander", credentials.hash_password(PASSWORD), [])
-        await users.add_user(conn, "web_officer", "officer", credentials.hash_password(PASSWORD), [commune_id])
+        await users.add_user(conn, "web_commander", "commander", signin.hash_password(PASSWORD), [])
+        await users.add_user(conn, "web_officer", "officer", signin.hash_password(PASSWORD), [commune_id])
 
 
 @pytest.fixture(scope="module")

@@ -24,8 +24,7 @@ import mapbox_vector_tile
 import psycopg
 import pytest
 
-from api import credentials
-from data.ops import users
+from data.ops import signin, users
 from tests import test_web_browser as base
 from tests.conftest import free_port
 from tests.test_web_browser import PASSWORD, Recorder, Site, _open_map, _poll, _shot, _token
@@ -306,7 +305,7 @@ def test_phone_map_stays_where_the_officer_moved_it_when_the_area_arrives_late(b
 
 async def _add_planner(url: str) -> None:
     async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
-        await users.add_user(conn, "web_planner", "planner", credentials.hash_password(PASSWORD), [])
+        await users.add_user(conn, "web_planner", "planner", signin.hash_password(PASSWORD), [])
 
 
 @pytest.fixture(scope="module")

@@ -32,13 +32,13 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import StreamingResponse
 
-from api import credentials, live_hub
+from api import live_hub
 from api.deps import services
 from api.live_stream import Filter, backlog, still_signed_in, stream_filter
 from api.problems import Problem
 from api.security import _token as security_token
 from api.security import require
-from data.ops import events
+from data.ops import events, signin
 from data.ops.errors import bad_parameter
 from data.permissions import Caller
 
@@ -114,7 +114,7 @@ async def live(request: Request, principal: Annotated[Caller, Depends(require("l
     else:
         cursor = hub.cursor
     token, _ = security_token(request.headers)
-    token_hash = credentials.token_hash(token) if token else None
+    token_hash = signin.token_hash(token) if token else None
     return StreamingResponse(_stream(hub, cursor, flt, principal, token_hash, settings.live_heartbeat_s),
                              media_type="text/event-stream",
                              headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})

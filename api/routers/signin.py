@@ -1,5 +1,5 @@
 """Sign-in: ``POST /auth/token`` (OAuth2 password flow), ``POST /auth/login`` (browser cookie),
-``POST /auth/logout``, ``GET /auth/me``. See api/credentials.py for the cookie and CSRF rules."""
+``POST /auth/logout``, ``GET /auth/me``. The steps and the cookie and CSRF rules are in data/ops/signin.py."""
 
 from __future__ import annotations
 
@@ -10,11 +10,11 @@ import psycopg
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.security import OAuth2PasswordRequestForm
 
-from api import credentials
 from api.database import connection
+from api.deps import services
 from api.problems import Problem
-from api.security import _token, optional_principal, remote_addr, require
-from data.ops import audit, signin, users
+from api.security import COOKIE_NAME, _token, optional_principal, remote_addr, require
+from data.ops import signin, users
 from data.permissions import Caller
 
 router = APIRouter(prefix="/auth", tags=["auth"])
@@ -22,50 +22,16 @@ router = APIRouter(prefix="/auth", tags=["auth"])
 Conn = Annotated[psycopg.AsyncConnection, Depends(connection)]
 
 
-def _verifier(request: Request) -> credentials.PasswordVerifier:
-    return request.app.state.services.verifier  # built in the lifespan (api/services.py)
-
-
 def _limits(request: Request) -> signin.Limits:
     s = request.app.state.settings
     return signin.Limits(s.signin_max_failures_per_user, s.signin_max_failures_per_addr, s.signin_window_s)
 
 
-def _check_lengths(username: str, password: str) -> None:
-    for field, value, most in (("username", username, signin.MAX_USERNAME_CHARS),
-                               ("password", password, signin.MAX_PASSWORD_CHARS)):
-        if len(value) > most:
-            raise Problem(422, "Invalid request", f"{field} is {len(value)} characters long; at most {most} are "
-                          "accepted", type_="invalid-request", errors=[{"field": field, "reason": "too long"}])
-
-
 async def _sign_in(conn: psycopg.AsyncConnection, request: Request, username: str, password: str,
                    kind: str) -> tuple[str, dict[str, Any]]:
-    _check_lengths(username, password)
-    addr = remote_addr(request)
-    limits = _limits(request)
-    locked = await signin.lock(conn, limits, username, addr)
-    if locked is not None:
-        user = await users.credentials(conn, username)
-        await audit.record(conn, user["id"] if user else None, username, "login_limited", kind, addr,
-                           {"by": locked.by, "retry_after_s": locked.retry_after_s})
-        limit = limits.per_user if locked.by == "user" else limits.per_addr
-        raise Problem(429, "Too many sign-in attempts",
-                      f"{limit} failed sign-ins for this {'user name' if locked.by == 'user' else 'address'} "
-                      f"within {limits.window_s} s; try again in {locked.retry_after_s} s",
-                      type_="sign-in-limited", headers={"Retry-After": str(locked.retry_after_s)})
-    user = await users.credentials(conn, username)
-    ok = await _verifier(request).verify(user["password_hash"] if user else None, password)
-    if not ok or user is None or user["disabled"]:
-        await audit.record(conn, user["id"] if user else None, username, "login_failed", None, addr)
-        raise Problem(401, "Not signed in", "unknown user name or wrong password (or the account is disabled)",
-                      type_="bad-credentials", headers={"WWW-Authenticate": "Bearer"})
-    token = credentials.new_token()
     ttl = timedelta(minutes=request.app.state.settings.token_ttl_minutes)
-    async with conn.transaction():
-        await users.create_session(conn, credentials.token_hash(token), user["id"], kind, ttl, addr)
-        await audit.record(conn, user["id"], username, "login", kind, addr)
-    return token, user
+    return await signin.sign_in(conn, services(request).verifier, _limits(request), username, password, kind,
+                                remote_addr(request), ttl)
 
 
 def _secure(request: Request) -> bool:
@@ -102,9 +68,9 @@ async def login(conn: Conn, request: Request, response: Response) -> dict[str, A
     username, password = await _credentials_from(request)
     tok, user = await _sign_in(conn, request, username, password, "cookie")
     settings = request.app.state.settings
-    response.set_cookie(credentials.COOKIE_NAME, tok, max_age=settings.token_ttl_minutes * 60, httponly=True,
+    response.set_cookie(COOKIE_NAME, tok, max_age=settings.token_ttl_minutes * 60, httponly=True,
                         samesite="strict", secure=_secure(request), path="/")
-    found = await users.session_user(conn, credentials.token_hash(tok))
+    found = await users.session_user(conn, signin.token_hash(tok))
     return {"username": user["username"], "role": user["role"],
             "communes": await users.unit_codes(conn, found.caller.unit_ids if found else None)}
 
@@ -112,12 +78,8 @@ async def login(conn: Conn, request: Request, response: Response) -> dict[str, A
 @router.post("/logout", summary="Revoke the current session (cookie or bearer) and clear the cookie")
 async def logout(conn: Conn, request: Request, response: Response) -> dict[str, Any]:
     principal = await optional_principal(request)  # who it was, read before the session is revoked
-    tok, _ = _token(request.headers)
-    if tok:
-        await users.revoke_session(conn, credentials.token_hash(tok))
-    if principal is not None:
-        await audit.record(conn, principal.user_id, principal.username, "logout", principal.via, remote_addr(request))
-    response.delete_cookie(credentials.COOKIE_NAME, path="/", httponly=True, samesite="strict", secure=_secure(request))
+    await signin.sign_out(conn, _token(request.headers)[0], principal, remote_addr(request))
+    response.delete_cookie(COOKIE_NAME, path="/", httponly=True, samesite="strict", secure=_secure(request))
     return {"signed_out": True}
 
 

@@ -6,9 +6,12 @@ from typing import Any
 
 
 class OpsError(Exception):
-    def __init__(self, status: int, title: str, detail: str, type_: str | None = None, **extra: Any) -> None:
+    def __init__(self, status: int, title: str, detail: str, type_: str | None = None, *,
+                 headers: dict[str, str] | None = None, **extra: Any) -> None:
         super().__init__(detail)
         self.status = status
+        # What the answer must carry besides the document (Retry-After, WWW-Authenticate).
+        self.headers = headers
         self.title = title
         self.detail = detail
         self.type = type_ or title.lower().replace(" ", "-")

@@ -1,4 +1,4 @@
-"""Accounts, commune scopes and sign-in sessions (SQL only; hashing lives in api/credentials.py)."""
+"""Accounts, commune scopes and sign-in sessions (SQL only; hashing and sign-in steps: data/ops/signin.py)."""
 
 from __future__ import annotations
 
