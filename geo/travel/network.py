@@ -176,29 +176,31 @@ def values_sql(rows: list[tuple[int, int, int, float, float]]) -> str:
     return f" UNION ALL SELECT * FROM (VALUES {body}) AS v(id, source, target, cost, reverse_cost)"  # noqa: S608
 
 
-def tree_lengths(rows: list[tuple[int, int, float]], edge_len: dict[int, float],
-                 edge_ends: dict[int, tuple[int, int]]) -> dict[int, float]:
-    """Metres from the tree's root to each node, given rows ``(node, edge into node, agg_cost)``.
+def tree_walk(rows: list[tuple[int, int, float]], edge_len: dict[int, float], edge_ends: dict[int, tuple[int, int]]
+              ) -> tuple[dict[int, float], dict[int, int]]:
+    """Metres from the root of a shortest-path tree to each node, and the first edge of each node's path.
 
-    pgr_drivingDistance reports for each node the edge by which it was reached (-1 for a root); its
-    predecessor is that edge's other end. Sorting on the cumulative cost puts parents first (a parent's cost
-    is never above its child's); ties from zero-cost edges are resolved by further passes.
+    ``rows`` are ``(node, edge into node, agg_cost)`` as pgr_drivingDistance returns them (edge -1 for the
+    root); a node's predecessor is its edge's other end. Sorting on the cumulative cost puts parents first
+    (a parent's cost is never above its child's); ties from zero-cost edges are resolved by further passes.
     """
     metres: dict[int, float] = {}
+    first: dict[int, int] = {}
     pending = sorted(rows, key=lambda r: r[2])
     while pending:
         left = []
         for node, edge, agg in pending:
             if edge == -1:
-                metres[node] = 0.0
+                metres[node], first[node] = 0.0, -1
                 continue
             a, b = edge_ends[edge]
             pred = a if b == node else b
             if pred in metres:
                 metres[node] = metres[pred] + edge_len[edge]
+                first[node] = edge if first[pred] == -1 else first[pred]
             else:
                 left.append((node, edge, agg))
         if len(left) == len(pending):
             raise RuntimeError("the shortest-path tree has nodes whose predecessor is not in the tree")
         pending = left
-    return metres
+    return metres, first

@@ -17,7 +17,7 @@ import psycopg
 
 from data import vocab
 from geo.geodesic import GEOD
-from geo.travel.network import EDGES_SQL, REVERSED_EDGES_SQL, attach, require_roads, snap, tree_lengths, values_sql
+from geo.travel.network import EDGES_SQL, REVERSED_EDGES_SQL, attach, require_roads, snap, tree_walk, values_sql
 
 VILLAGES_SQL = """
 SELECT s.id, s.name, coalesce(s.population, 0), s.unit_id, u.code, u.name, s.pre2025_unit_id, o.code, o.name,
@@ -67,49 +67,50 @@ def straight_m(lon1, lat1, lon2, lat2) -> np.ndarray:
     return out
 
 
-def _columns(cursor: psycopg.Cursor) -> list[str]:
-    return [d.name for d in cursor.description]
+SUPER_SOURCE = -1
 
 
 def nearest_station(conn: psycopg.Connection, st: pd.DataFrame, max_s: float = 1e9) -> pd.DataFrame:
-    """For every network node, the station reached fastest from it and how (one multi-source search).
+    """For every network node, the station reached fastest from it and how (one search for all stations).
 
-    ``st``: attached stations (``attached(..., "in", ...)``), indexed by station_id. Each station gets a
-    virtual vertex -(i+1) joined to its attach node by its access leg, so a station far off the road is
-    not treated as if it stood on it; pgr_drivingDistance with equicost then grows all stations' trees at
-    once over the reversed graph, each node going to the station it is cheapest to reach.
+    ``st``: attached stations (``attached(..., "in", ...)``), indexed by station_id. A virtual super-source
+    (-1) is joined to every station's attach node by a virtual edge costing that station's access leg, so a
+    station far off the road is not treated as if it stood on it; one pgr_drivingDistance from the
+    super-source over the reversed graph then gives every node its cheapest station, which is the one whose
+    virtual edge starts the node's path in the tree. (pgr_drivingDistance with several starts and equicost
+    was tried first: pgRouting 3.4 returned costs above the shortest on a graph with cycles.)
     Returns, indexed by node: ``station_id``, ``network_s`` (node to the station's node), ``total_s``
     (plus the station's access leg), ``network_m``, ``total_m``.
     """
     st = st[st["snap_ok"]]
+    cols = ["station_id", "network_s", "total_s", "network_m", "total_m"]
     if st.empty:
-        return pd.DataFrame(columns=["station_id", "network_s", "total_s", "network_m", "total_m"])
+        return pd.DataFrame(columns=cols)
     base = int(conn.execute("SELECT coalesce(max(id), 0) + 1 FROM road_edge").fetchone()[0])
     ids = list(st.index)
-    rows = [(base + i, -(i + 1), int(st.at[sid, "node"]), float(st.at[sid, "access_s"]), -1.0)
+    rows = [(base + i, SUPER_SOURCE, int(st.at[sid, "node"]), float(st.at[sid, "access_s"]), -1.0)
             for i, sid in enumerate(ids)]
-    cur = conn.execute(
-        "SELECT d.*, e.source AS e_source, e.target AS e_target, e.length_m AS e_length "
-        "FROM pgr_drivingDistance(%s, %s::bigint[], %s, true, true) d LEFT JOIN road_edge e ON e.id = d.edge",
-        [REVERSED_EDGES_SQL + values_sql(rows), [-(i + 1) for i in range(len(ids))], max_s])
-    names = _columns(cur)
-    df = pd.DataFrame(cur.fetchall(), columns=names)
-    start = "start_vid" if "start_vid" in names else "from_v"  # renamed in pgRouting 3.6
+    found = conn.execute(
+        "SELECT d.node, d.edge, d.agg_cost, e.source, e.target, e.length_m "
+        "FROM pgr_drivingDistance(%s, %s::bigint, %s, true) d LEFT JOIN road_edge e ON e.id = d.edge",
+        [REVERSED_EDGES_SQL + values_sql(rows), SUPER_SOURCE, max_s]).fetchall()
+    df = pd.DataFrame(found, columns=["node", "edge", "agg_cost", "e_source", "e_target", "e_length"])
     ends = {int(e): (int(a), int(b)) for e, a, b in df[["edge", "e_source", "e_target"]].dropna().to_numpy()}
     lens = {int(e): float(m) for e, m in df[["edge", "e_length"]].dropna().to_numpy()}
     for i, sid in enumerate(ids):
-        ends[base + i] = (-(i + 1), int(st.at[sid, "node"]))
+        ends[base + i] = (SUPER_SOURCE, int(st.at[sid, "node"]))
         lens[base + i] = float(st.at[sid, "access_m"])
-    metres = tree_lengths(list(zip(df["node"].astype(int), df["edge"].astype(int), df["agg_cost"], strict=True)),
-                          lens, ends)
-    df = df[df["node"] >= 0].copy()
-    station = np.asarray(ids)[(-df[start].to_numpy(int)) - 1]
+    metres, first = tree_walk(list(zip(df["node"].astype(int), df["edge"].astype(int), df["agg_cost"],
+                                       strict=True)), lens, ends)
+    df = df[df["node"] != SUPER_SOURCE]
+    nodes = df["node"].astype(int).to_numpy()
+    station = np.asarray(ids)[np.array([first[n] for n in nodes], dtype=np.int64) - base]
     out = pd.DataFrame({"station_id": station, "total_s": df["agg_cost"].to_numpy(float),
-                        "total_m": [metres[n] for n in df["node"].astype(int)]}, index=df["node"].astype(int))
+                        "total_m": [metres[n] for n in nodes]}, index=nodes)
     out["network_s"] = out["total_s"] - st.loc[station, "access_s"].to_numpy(float)
     out["network_m"] = out["total_m"] - st.loc[station, "access_m"].to_numpy(float)
     out.index.name = "node"
-    return out
+    return out[cols]
 
 
 def pair_trips(conn: psycopg.Connection, pairs: pd.DataFrame, search_from: str = "to") -> pd.DataFrame:
