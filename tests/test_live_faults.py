@@ -89,6 +89,16 @@ class ResumingSubscriber:
         with self.lock:
             return [i for _, i in self.received]
 
+    def wait_connected(self, timeout: float) -> bool:
+        """Whether a stream was open within ``timeout``: its starting point is fixed once /live answered 200
+        (a first stream without Last-Event-ID starts at the present, so events posted earlier are not its)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.connects:
+                return True
+            self.stop.wait(0.05)
+        return False
+
     def wait_for(self, ids: list[str], timeout: float) -> bool:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -144,6 +154,7 @@ def test_subscriber_resumes_across_a_database_crash_without_missed_or_doubled_ev
     base = start_server(url, env=ENV)
     sub = ResumingSubscriber(base, world.headers("commander"))
     try:
+        assert sub.wait_connected(timeout=30)
         before = [incident_body(IN_A) for _ in range(5)]
         for b in before:
             _post_until_stored(base, world, b)
