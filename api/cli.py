@@ -302,9 +302,11 @@ def audit_list(
 analyze_app = typer.Typer(help="Travel analyses over the road graph (geo/travel): CSV or GeoJSON files.",
                           no_args_is_help=True)
 app.add_typer(analyze_app, name="analyze")
-# Until they are settings (proposed: SITMAP_TRAVEL_SNAP_MAX_M, SITMAP_TRAVEL_WALK_KMH, SITMAP_ISOCHRONE_MINUTES).
-SnapOpt = Annotated[float, typer.Option("--max-snap-m", min=0, help="Metres a point may lie off the road.")]
-WalkOpt = Annotated[float, typer.Option("--walk-kmh", min=0.1, help="Walking speed off the road, km/h.")]
+# Defaults are the settings (data/settings.py: SITMAP_TRAVEL_SNAP_MAX_M, SITMAP_TRAVEL_WALK_KMH, ...), as for the API.
+SnapOpt = Annotated[float | None, typer.Option("--max-snap-m", min=0, help="Metres a point may lie off the road; "
+                                               "default SITMAP_TRAVEL_SNAP_MAX_M.")]
+WalkOpt = Annotated[float | None, typer.Option("--walk-kmh", min=0.1, help="Walking speed off the road, km/h; "
+                                               "default SITMAP_TRAVEL_WALK_KMH.")]
 FormatOpt = Annotated[str, typer.Option("--format", help="csv | geojson")]
 OutputOpt = Annotated[Path, typer.Option("--output", help="File to write.", dir_okay=False)]
 
@@ -331,6 +333,13 @@ def _analysis(name: str, fmt: str, output: Path, run) -> None:
         typer.secho(f"note: {frame.attrs['note']}", fg=typer.colors.YELLOW)
 
 
+def _travel(max_snap_m: float | None, walk_kmh: float | None) -> dict[str, float]:
+    """The snapping distance and walking speed given, else the settings'."""
+    st = get_settings()
+    return {"max_snap_m": st.travel_snap_max_m if max_snap_m is None else max_snap_m,
+            "walk_kmh": st.travel_walk_kmh if walk_kmh is None else walk_kmh}
+
+
 def _day(text: str | None, option: str):
     from datetime import date
 
@@ -343,11 +352,11 @@ def _day(text: str | None, option: str):
 @analyze_app.command("access", help="Every village's trip to its own commune's station and to the nearest station.")
 def analyze_access(fmt: FormatOpt = "csv", output: OutputOpt = Path("access.csv"),
                    on: Annotated[str | None, typer.Option(help="Stations in service on this day; default today.")
-                                 ] = None, max_snap_m: SnapOpt = 1000.0, walk_kmh: WalkOpt = 4.0) -> None:
+                                 ] = None, max_snap_m: SnapOpt = None, walk_kmh: WalkOpt = None) -> None:
     from geo.travel.access import access_summaries, access_table
 
     def run(conn):
-        t = access_table(conn, on=_day(on, "--on"), max_snap_m=max_snap_m, walk_kmh=walk_kmh)
+        t = access_table(conn, on=_day(on, "--on"), **_travel(max_snap_m, walk_kmh))
         p = access_summaries(t)["province"].iloc[0]
         return t, [f"province, population-weighted: {p['own_station_min_weighted_mean']:.1f} min to the own "
                    f"commune station, {p['nearest_station_min_weighted_mean']:.1f} min to the nearest station "
@@ -358,11 +367,11 @@ def analyze_access(fmt: FormatOpt = "csv", output: OutputOpt = Path("access.csv"
 
 @analyze_app.command("savings", help="Trip per village before 1 March 2025, from 1 March and from 1 July; changes.")
 def analyze_savings(fmt: FormatOpt = "csv", output: OutputOpt = Path("savings.csv"),
-                    max_snap_m: SnapOpt = 1000.0, walk_kmh: WalkOpt = 4.0) -> None:
+                    max_snap_m: SnapOpt = None, walk_kmh: WalkOpt = None) -> None:
     from geo.travel.savings import farther_after_july, savings_summaries, savings_table
 
     def run(conn):
-        t = savings_table(conn, max_snap_m=max_snap_m, walk_kmh=walk_kmh)
+        t = savings_table(conn, **_travel(max_snap_m, walk_kmh))
         p = savings_summaries(t)["province"].iloc[0]
         f = farther_after_july(t)
         return t, [
@@ -382,15 +391,17 @@ def analyze_savings(fmt: FormatOpt = "csv", output: OutputOpt = Path("savings.cs
 @analyze_app.command("isochrones", help="Areas reachable by road from a station (or a lon,lat point).")
 def analyze_isochrones(station: Annotated[str | None, typer.Option(help="Station code, e.g. CA-03127.")] = None,
                        point: Annotated[str | None, typer.Option(help="lon,lat instead of a station.")] = None,
-                       minutes: Annotated[str, typer.Option(help="Limits in minutes, comma-separated.")] = "15,30,60",
+                       minutes: Annotated[str | None, typer.Option(
+                           help="Limits in minutes, comma-separated; default SITMAP_TRAVEL_ISOCHRONE_MINUTES.")] = None,
                        fmt: FormatOpt = "geojson", output: OutputOpt = Path("isochrones.geojson"),
-                       max_snap_m: SnapOpt = 1000.0, walk_kmh: WalkOpt = 4.0) -> None:
+                       max_snap_m: SnapOpt = None, walk_kmh: WalkOpt = None) -> None:
     from geo.travel.isochrones import isochrones, station_isochrones
 
     if (station is None) == (point is None):
         _fail("give either --station CODE or --point LON,LAT", 2)
     try:
-        limits = tuple(float(m) for m in minutes.split(","))
+        limits = (tuple(float(m) for m in minutes.split(",")) if minutes is not None
+                  else get_settings().travel_isochrone_minutes)
         lonlat = tuple(float(v) for v in point.split(",")) if point else None
     except ValueError:
         _fail("--minutes takes numbers like 15,30,60 and --point two numbers like 103.02,21.38", 2)
@@ -398,7 +409,9 @@ def analyze_isochrones(station: Annotated[str | None, typer.Option(help="Station
         _fail("--point takes lon,lat", 2)
 
     def run(conn):
-        kw = {"minutes": limits, "max_snap_m": max_snap_m, "walk_kmh": walk_kmh}
+        st = get_settings()
+        kw = {"minutes": limits, **_travel(max_snap_m, walk_kmh), "buffer_m": st.travel_isochrone_buffer_m,
+              "cell_m": st.travel_isochrone_cell_m}
         if station:
             found = conn.execute("SELECT id FROM station WHERE code = %s", [station]).fetchone()
             if not found:
@@ -416,7 +429,7 @@ def analyze_isochrones(station: Annotated[str | None, typer.Option(help="Station
 def analyze_responses(since: Annotated[str, typer.Option(help="ISO date/time (Asia/Ho_Chi_Minh).")] = "2024-01-01",
                       until: Annotated[str | None, typer.Option(help="ISO date/time; default now.")] = None,
                       fmt: FormatOpt = "csv", output: OutputOpt = Path("responses.csv"),
-                      max_snap_m: SnapOpt = 1000.0, walk_kmh: WalkOpt = 4.0) -> None:
+                      max_snap_m: SnapOpt = None, walk_kmh: WalkOpt = None) -> None:
     from zoneinfo import ZoneInfo
 
     from geo.travel.response import response_summary, response_times
@@ -430,7 +443,7 @@ def analyze_responses(since: Annotated[str, typer.Option(help="ISO date/time (As
     start, end = (d if d.tzinfo else d.replace(tzinfo=tz) for d in (start, end))
 
     def run(conn):
-        t = response_times(conn, since=start, until=end, max_snap_m=max_snap_m, walk_kmh=walk_kmh)
+        t = response_times(conn, since=start, until=end, **_travel(max_snap_m, walk_kmh))
         s = response_summary(t)
         ok = t["response_min"].dropna()
         return t, [f"{len(t)} incidents, {len(ok)} with a figure: median {ok.median():.1f} min, p90 "

@@ -103,6 +103,22 @@ class Settings(BaseSettings):
     road_min_speed_kmh: float = Field(default=2.0, gt=0)
     road_snap_m: float = Field(default=5.0, gt=0, le=50)
 
+    # Travel analyses (geo/travel; `sitmap analyze`, /travel/*, /analyses/*): a point may lie at most
+    # travel_snap_max_m metres (geodesic) from an open road, walked at travel_walk_kmh; isochrones default to
+    # travel_isochrone_minutes, at most travel_isochrone_max_bands limits of (0, travel_isochrone_max_minutes],
+    # drawn as travel_isochrone_cell_m grid cells within travel_isochrone_buffer_m of reached road. Each
+    # worker runs at most travel_max_concurrent analyses at once (threads, one sync connection each); a request
+    # waits travel_queue_wait_s for a free slot, then is answered 503 with Retry-After.
+    travel_snap_max_m: float = Field(default=1000.0, gt=0)
+    travel_walk_kmh: float = Field(default=4.0, gt=0)
+    travel_isochrone_minutes: tuple[float, ...] = (15.0, 30.0, 60.0)
+    travel_isochrone_max_minutes: float = Field(default=240.0, gt=0)
+    travel_isochrone_max_bands: int = Field(default=6, ge=1)
+    travel_isochrone_buffer_m: float = Field(default=200.0, ge=0)
+    travel_isochrone_cell_m: float = Field(default=100.0, gt=0)
+    travel_max_concurrent: int = Field(default=2, ge=1)
+    travel_queue_wait_s: float = Field(default=30.0, gt=0)
+
 
 @lru_cache
 def get_settings() -> Settings:

@@ -7,6 +7,7 @@ geometry column (lon/lat are columns). GeoJSON: a FeatureCollection in EPSG:4326
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
@@ -20,22 +21,32 @@ def metadata(frame: pd.DataFrame, analysis: str) -> dict[str, object]:
     return {"analysis": analysis, **frame.attrs}
 
 
+def csv_text(frame: pd.DataFrame, analysis: str) -> str:
+    """``frame`` as CSV text: the ``#`` provenance lines, then the header and rows, no geometry column."""
+    out = io.StringIO()
+    for key, value in metadata(frame, analysis).items():
+        if value not in ("", None):
+            out.write(f"# {key}: {value}\n")
+    pd.DataFrame(frame.drop(columns="geometry", errors="ignore")).to_csv(out, index=False)
+    return out.getvalue()
+
+
+def geojson_doc(frame: pd.DataFrame, analysis: str) -> dict:
+    """``frame`` as a GeoJSON FeatureCollection in EPSG:4326 with the provenance in ``metadata``."""
+    gdf = frame if isinstance(frame, gpd.GeoDataFrame) else gpd.GeoDataFrame(frame)
+    doc = json.loads(gdf.to_crs("EPSG:4326").to_json(na="null", drop_id=True, default=str))
+    doc["metadata"] = metadata(frame, analysis)
+    return doc
+
+
 def write(frame: pd.DataFrame, path: Path, fmt: str, analysis: str) -> None:
     """Write ``frame`` to ``path`` as ``fmt`` (csv | geojson), the file appearing only when complete."""
     if fmt not in FORMATS:
         raise ValueError(f"format must be one of {', '.join(FORMATS)}, not {fmt!r}")
-    meta = metadata(frame, analysis)
     tmp = path.with_name(path.name + ".part")
     if fmt == "csv":
-        plain = pd.DataFrame(frame.drop(columns="geometry", errors="ignore"))
         with tmp.open("w", encoding="utf-8", newline="") as f:
-            for key, value in meta.items():
-                if value not in ("", None):
-                    f.write(f"# {key}: {value}\n")
-            plain.to_csv(f, index=False)
+            f.write(csv_text(frame, analysis))
     else:
-        gdf = frame if isinstance(frame, gpd.GeoDataFrame) else gpd.GeoDataFrame(frame)
-        doc = json.loads(gdf.to_crs("EPSG:4326").to_json(na="null", drop_id=True, default=str))
-        doc["metadata"] = meta
-        tmp.write_text(json.dumps(doc, ensure_ascii=False, default=str), encoding="utf-8")
+        tmp.write_text(json.dumps(geojson_doc(frame, analysis), ensure_ascii=False, default=str), encoding="utf-8")
     tmp.replace(path)
