@@ -161,6 +161,43 @@ TRENDS = (
     Term("sporadic", "Rời rạc", "Sporadic"),
 )
 
+# The stored travel analyses (data/ops/travel_results.py): one stored run of each.
+TRAVEL_ANALYSES = (
+    Term("access", "Thời gian đến trụ sở", "Village access"),
+    Term("isochrones", "Vùng tiếp cận theo thời gian", "Isochrones"),
+    Term("savings", "Thời gian tiết kiệm sau sắp xếp", "Reorganisation savings"),
+    Term("responses", "Thời gian tiếp cận vụ việc", "Response times"),
+)
+
+# Bands of a trip's minutes: band i holds minutes below MINUTE_BAND_LIMITS[i] (the last, everything above).
+MINUTE_BANDS = (
+    Term("m0_15", "Dưới 15 phút", "Under 15 min"),
+    Term("m15_30", "15–30 phút", "15–30 min"),
+    Term("m30_60", "30–60 phút", "30–60 min"),
+    Term("m60_120", "1–2 giờ", "1–2 hours"),
+    Term("m120_plus", "Trên 2 giờ", "Over 2 hours"),
+)
+MINUTE_BAND_LIMITS: tuple[float, ...] = (15, 30, 60, 120)
+
+# Bands of a signed change of a trip in minutes (later minus earlier; negative = time saved): band i holds
+# changes below TRIP_CHANGE_LIMITS[i]; "unchanged" is from 1 minute shorter to under 1 minute longer.
+TRIP_CHANGES = (
+    Term("saved_30", "Giảm hơn 30 phút", "Over 30 min shorter"),
+    Term("saved_10", "Giảm 10–30 phút", "10–30 min shorter"),
+    Term("saved_1", "Giảm 1–10 phút", "1–10 min shorter"),
+    Term("unchanged", "Không đổi (±1 phút)", "Unchanged (within 1 min)"),
+    Term("longer_1", "Tăng 1–10 phút", "1–10 min longer"),
+    Term("longer_10", "Tăng từ 10 phút", "10 min or more longer"),
+)
+TRIP_CHANGE_LIMITS: tuple[float, ...] = (-30, -10, -1, 1, 10)
+
+
+def band_of(value: float | None, terms: tuple[Term, ...], limits: tuple[float, ...]) -> str | None:
+    """The code of the band of ``value`` (bands as MINUTE_BANDS/MINUTE_BAND_LIMITS); None for no value."""
+    if value is None or value != value:  # NaN: no figure, no band
+        return None
+    return next((t.code for t, lim in zip(terms, limits, strict=False) if value < lim), terms[-1].code)
+
 # Every vocabulary by the name the API and the web pages know it by (a layer property names its vocabulary,
 # the pages label values from these). Adding a vocabulary is adding it above and here.
 VOCABULARIES: dict[str, tuple[Term, ...]] = {
@@ -180,6 +217,9 @@ VOCABULARIES: dict[str, tuple[Term, ...]] = {
     "roles": ROLES,
     "hotspot_classes": HOTSPOT_CLASSES,
     "trends": TRENDS,
+    "travel_analyses": TRAVEL_ANALYSES,
+    "minute_bands": MINUTE_BANDS,
+    "trip_changes": TRIP_CHANGES,
 }
 
 

@@ -366,6 +366,134 @@ class HotspotCell(Base):
     geom: Mapped[Any] = geom("POLYGON")
 
 
+class TravelRun(Base):
+    """One stored run of a travel analysis (geo/travel, stored by data/ops/travel_results.py, migration 0016):
+    at most one per analysis, a new run replacing the previous one and its rows."""
+
+    __tablename__ = "travel_run"
+    __table_args__ = (one_of("analysis", vocab.TRAVEL_ANALYSES),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    analysis: Mapped[str] = mapped_column(String(16), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    params: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
+    # The road graph held generated edges (the demo): every figure of the run then says so.
+    roads_generated: Mapped[bool] = mapped_column(Boolean)
+    note: Mapped[str] = mapped_column(Text, server_default=text("''"))
+
+
+def travel_run_id() -> Mapped[int]:
+    return mapped_column(ForeignKey("travel_run.id", ondelete="CASCADE"), index=True)
+
+
+def travel_unit_id() -> Mapped[int | None]:
+    # The 2025 commune of the row: scopes the layers like every other restricted layer.
+    return mapped_column(ForeignKey("admin_unit.id"), index=True)
+
+
+class TravelAccess(Base):
+    """A village's trip to its own commune's station and to the nearest station (minutes, km, road/straight
+    ratio, the road_edge node ids used); a reason instead of figures when there is no trip."""
+
+    __tablename__ = "travel_access"
+    __table_args__ = (one_of("band", vocab.MINUTE_BANDS),)
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    run_id: Mapped[int] = travel_run_id()
+    settlement_id: Mapped[int] = mapped_column(ForeignKey("settlement.id", ondelete="CASCADE"), index=True)
+    unit_id: Mapped[int | None] = travel_unit_id()
+    village: Mapped[str | None] = mapped_column(Text)
+    population: Mapped[int | None] = mapped_column(Integer)
+    village_node: Mapped[int | None] = mapped_column(BigInteger)
+    own_station_id: Mapped[int | None] = mapped_column(Integer)
+    own_station_code: Mapped[str | None] = mapped_column(String(32))
+    own_station_node: Mapped[int | None] = mapped_column(BigInteger)
+    own_station_min: Mapped[float | None] = mapped_column(Float)
+    own_station_km: Mapped[float | None] = mapped_column(Float)
+    own_station_ratio: Mapped[float | None] = mapped_column(Float)
+    nearest_station_id: Mapped[int | None] = mapped_column(Integer)
+    nearest_station_code: Mapped[str | None] = mapped_column(String(32))
+    nearest_station_node: Mapped[int | None] = mapped_column(BigInteger)
+    nearest_station_min: Mapped[float | None] = mapped_column(Float)
+    nearest_station_km: Mapped[float | None] = mapped_column(Float)
+    nearest_station_ratio: Mapped[float | None] = mapped_column(Float)
+    # The minute band of own_station_min (vocab.MINUTE_BANDS); NULL without a figure.
+    band: Mapped[str | None] = mapped_column(String(16))
+    reason: Mapped[str] = mapped_column(Text, server_default=text("''"))
+    geom: Mapped[Any] = geom("POINT")
+
+
+class TravelIsochrone(Base):
+    """The area reachable by road from a station within ``minutes`` (nested: 15 inside 30 inside 60)."""
+
+    __tablename__ = "travel_isochrone"
+    __table_args__ = (one_of("band", vocab.MINUTE_BANDS), CheckConstraint("minutes > 0", name="minutes_positive"))
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    run_id: Mapped[int] = travel_run_id()
+    station_id: Mapped[int] = mapped_column(ForeignKey("station.id", ondelete="CASCADE"), index=True)
+    station_code: Mapped[str | None] = mapped_column(String(32))
+    unit_id: Mapped[int | None] = travel_unit_id()
+    minutes: Mapped[float] = mapped_column(Float)
+    # The band whose upper limit is ``minutes`` when there is one (15 -> m0_15, 30 -> m15_30, ...).
+    band: Mapped[str | None] = mapped_column(String(16))
+    area_km2: Mapped[float | None] = mapped_column(Float)
+    reached_road_km: Mapped[float | None] = mapped_column(Float)
+    geom: Mapped[Any] = geom("MULTIPOLYGON")
+
+
+class TravelSaving(Base):
+    """A village's trip for a procedure before 1 March 2025, from 1 March and from 1 July, and the signed
+    changes (later minus earlier: negative = saved) in minutes and km."""
+
+    __tablename__ = "travel_saving"
+    __table_args__ = (one_of("change_band", vocab.TRIP_CHANGES),)
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    run_id: Mapped[int] = travel_run_id()
+    settlement_id: Mapped[int] = mapped_column(ForeignKey("settlement.id", ondelete="CASCADE"), index=True)
+    unit_id: Mapped[int | None] = travel_unit_id()
+    village: Mapped[str | None] = mapped_column(Text)
+    population: Mapped[int | None] = mapped_column(Integer)
+    before_station_code: Mapped[str | None] = mapped_column(String(32))
+    march_station_code: Mapped[str | None] = mapped_column(String(32))
+    july_station_code: Mapped[str | None] = mapped_column(String(32))
+    before_min: Mapped[float | None] = mapped_column(Float)
+    before_km: Mapped[float | None] = mapped_column(Float)
+    march_min: Mapped[float | None] = mapped_column(Float)
+    march_km: Mapped[float | None] = mapped_column(Float)
+    july_min: Mapped[float | None] = mapped_column(Float)
+    july_km: Mapped[float | None] = mapped_column(Float)
+    change_march_min: Mapped[float | None] = mapped_column(Float)
+    change_march_km: Mapped[float | None] = mapped_column(Float)
+    change_july_min: Mapped[float | None] = mapped_column(Float)
+    change_july_km: Mapped[float | None] = mapped_column(Float)
+    change_total_min: Mapped[float | None] = mapped_column(Float)
+    change_total_km: Mapped[float | None] = mapped_column(Float)
+    # The band of change_total_min (vocab.TRIP_CHANGES); NULL without a figure.
+    change_band: Mapped[str | None] = mapped_column(String(16))
+    reason: Mapped[str] = mapped_column(Text, server_default=text("''"))
+    geom: Mapped[Any] = geom("POINT")
+
+
+class TravelResponse(Base):
+    """The trip of a patrol from the commune station in service on the incident's day to the incident."""
+
+    __tablename__ = "travel_response"
+    __table_args__ = (one_of("band", vocab.MINUTE_BANDS),)
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    run_id: Mapped[int] = travel_run_id()
+    incident_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("incident.id", ondelete="CASCADE"), index=True)
+    number: Mapped[int | None] = mapped_column(BigInteger)
+    unit_id: Mapped[int | None] = travel_unit_id()
+    category: Mapped[str | None] = mapped_column(String(32))
+    occurred_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    month: Mapped[str | None] = mapped_column(String(7))  # YYYY-MM, Asia/Ho_Chi_Minh
+    station_id: Mapped[int | None] = mapped_column(Integer)
+    station_code: Mapped[str | None] = mapped_column(String(32))
+    response_min: Mapped[float | None] = mapped_column(Float)
+    road_km: Mapped[float | None] = mapped_column(Float)
+    band: Mapped[str | None] = mapped_column(String(16))
+    reason: Mapped[str] = mapped_column(Text, server_default=text("''"))
+    geom: Mapped[Any] = geom("POINT")
+
+
 class DemoPlantedCluster(Base):
     """Ground truth of the generated incidents: what a hot-spot analysis should find."""
 
