@@ -64,6 +64,16 @@ EXTRA: dict[tuple[str, str], dict[int, str]] = {
     ("post", "/patrol-points/{point_id}/visits"): {200: "The same visit was sent again (a safe retry)",
                                                    409: "This visit id was already recorded otherwise"},
     ("put", "/stations/{station_id}/status"): {409: "The station is closed, or the version is stale"},
+    # Travel analyses (api/analysis_answers.py): a point too far from a road or an unreachable pair is 422, an
+    # empty road graph 409.
+    ("get", "/travel/route"): {409: "No road graph has been imported",
+                               422: "A point is too far from a road (distance_m, max_snap_m), or no road path "
+                                    "joins the points (reason: one_way | disconnected)"},
+    ("get", "/travel/isochrones"): {409: "No road graph has been imported",
+                                    422: "The point or station is too far from a road (distance_m, max_snap_m)"},
+    ("get", "/analyses/access"): {409: "No road graph has been imported"},
+    ("get", "/analyses/savings"): {409: "No road graph has been imported"},
+    ("get", "/analyses/responses"): {409: "No road graph has been imported"},
     ("get", "/collections/{collection_id}/tiles/WebMercatorQuad/{z}/{y}/{x}"): {
         204: "The tile is empty, or the zoom is outside the layer's zoom range", 304: "Not modified (ETag)"},
     ("get", "/tiles/{collection_id}/{z}/{x}/{y}.mvt"): {

@@ -12,9 +12,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import anyio.to_thread
 import psycopg
 from psycopg_pool import AsyncConnectionPool
 
+from api.analysis_runner import AnalysisRunner
 from api.listener import Listener
 from api.live_hub import Hub
 from api.session_cache import SessionCache
@@ -49,6 +51,7 @@ class Services:
     listener: Listener  # the worker's one LISTEN connection; the sign-in cache and the hub subscribe
     hub: Hub
     waker: Waker
+    analyses: AnalysisRunner  # travel analyses: sync pool, bounded threads (api/analysis_runner.py)
 
     @classmethod
     def start(cls, settings: Settings, pool: AsyncConnectionPool) -> Services:
@@ -60,7 +63,8 @@ class Services:
                   session_cache=SessionCache(),
                   listener=listener,
                   hub=Hub(pool, settings.live_poll_s),
-                  waker=Waker(pool))
+                  waker=Waker(pool),
+                  analyses=AnalysisRunner(pool.conninfo, settings))
         # The cache first: a sitmap_auth notification evicts before the user's streams re-check.
         svc.session_cache.attach(listener)
         svc.hub.attach(listener)
@@ -74,3 +78,4 @@ class Services:
         await self.hub.stop()
         await self.listener.stop()
         self.verifier.close()
+        await anyio.to_thread.run_sync(self.analyses.close)
