@@ -31,6 +31,7 @@ bench: deps-bench
 	$(BIN)/python -m bench.tiles
 	$(BIN)/python -m bench.incidents
 	$(BIN)/python -m bench.live
+	$(BIN)/python -m bench.travel
 
 # Installs the Debian packages in $(1) that are not installed yet (apt-get update only when needed).
 define apt_ensure
