@@ -137,13 +137,14 @@ def demo_load(
     if_empty: Annotated[bool, typer.Option("--if-empty", help="Do nothing when units are loaded.")] = False,
 ) -> None:
     from data.demo.loader import is_loaded, load_demo
+    from data.ops.travel_results import store_for_demo
 
     url = _url()
     if if_empty and is_loaded(url):
         typer.echo("demo data already loaded: nothing to do")
         return
     end = datetime.fromisoformat(until) if until else None
-    report = load_demo(url, seed=seed, until=end, progress=True)
+    report = load_demo(url, seed=seed, until=end, progress=True, then=store_for_demo)
     typer.echo(report.summary())
     _print_demo_users(url)
 
@@ -450,6 +451,55 @@ def analyze_responses(since: Annotated[str, typer.Option(help="ISO date/time (As
                    f"{ok.quantile(0.9):.1f} min; {len(s)} commune-months" if len(ok) else f"{len(t)} incidents"]
 
     _analysis("responses", fmt, output, run)
+
+
+@analyze_app.command("refresh", help="Recompute the stored travel analyses that the travel layers draw "
+                                    "(village-access, isochrones, reorganisation-savings, response-times), e.g. "
+                                    "after a road import; each replaces its previous run, all in one transaction.")
+def analyze_refresh(
+    only: Annotated[str | None, typer.Option(help="Comma-separated subset of access,isochrones,savings,responses."
+                                             )] = None,
+    on: Annotated[str | None, typer.Option(help="Stations in service on this day; default today.")] = None,
+    since: Annotated[str | None, typer.Option(help="Response times of incidents from this ISO date/time "
+                                                   "(Asia/Ho_Chi_Minh); default a year before --until.")] = None,
+    until: Annotated[str | None, typer.Option(help="... until this ISO date/time; default now.")] = None,
+    minutes: Annotated[str | None, typer.Option(help="Isochrone limits, comma-separated; default "
+                                                     "SITMAP_TRAVEL_ISOCHRONE_MINUTES.")] = None,
+    max_snap_m: Annotated[float | None, typer.Option("--max-snap-m", min=0, help="Metres a point may lie off the "
+                                                     "road; default SITMAP_TRAVEL_SNAP_MAX_M.")] = None,
+    walk_kmh: Annotated[float | None, typer.Option("--walk-kmh", min=0.1, help="Walking speed off the road; "
+                                                   "default SITMAP_TRAVEL_WALK_KMH.")] = None,
+) -> None:
+    from zoneinfo import ZoneInfo
+
+    import psycopg
+
+    from data.ops.travel_results import ANALYSES, TravelParams, refresh
+    from geo.travel.network import TravelError
+
+    tz = ZoneInfo("Asia/Ho_Chi_Minh")
+    chosen = [a.strip() for a in only.split(",")] if only else list(ANALYSES)
+    if not chosen or any(a not in ANALYSES for a in chosen):
+        _fail(f"--only takes a comma-separated subset of {','.join(ANALYSES)}, not {only!r}", 2)
+    try:
+        start, end = (datetime.fromisoformat(v) if v else None for v in (since, until))
+        limits = tuple(float(m) for m in minutes.split(",")) if minutes else None
+    except ValueError:
+        _fail("--since/--until take ISO dates or date-times (e.g. 2025-07-01), --minutes numbers like 15,30,60", 2)
+    if limits is not None and (not limits or min(limits) <= 0):
+        _fail("--minutes takes positive limits like 15,30,60", 2)
+    start, end = (d if d is None or d.tzinfo else d.replace(tzinfo=tz) for d in (start, end))
+    overrides = {k: v for k, v in (("minutes", limits), ("max_snap_m", max_snap_m), ("walk_kmh", walk_kmh))
+                 if v is not None}
+    params = TravelParams.defaults(on=_day(on, "--on"), since=start, until=end, **overrides)
+    try:
+        with psycopg.connect(_url()) as conn:
+            report = refresh(conn, params, chosen)
+    except (TravelError, ValueError) as exc:
+        _fail(str(exc), 2)
+    typer.echo(report.summary())
+    if report.roads_generated:
+        typer.secho(f"note: {report.note}", fg=typer.colors.YELLOW)
 
 
 def main() -> None:  # pragma: no cover - console entry for `python -m api.cli`

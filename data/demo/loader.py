@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -81,7 +82,14 @@ def _optional(module: str, attr: str):
     return getattr(mod, attr)
 
 
-def load_demo(url: str, *, seed: int = 2025, until: datetime | None = None, progress: bool = True) -> DemoReport:
+# Run at the end of a load with the loaded database and the demo's end; returns counts for the report. The
+# callers (the CLI's `sitmap demo load`, the tests' demo fixture) pass data.ops.travel_results.store_for_demo
+# so the travel layers are filled: data.demo may not import data.ops, its neighbour on the same floor.
+Finish = Callable[[psycopg.Connection, datetime], Mapping[str, int]]
+
+
+def load_demo(url: str, *, seed: int = 2025, until: datetime | None = None, progress: bool = True,
+              then: Finish | None = None) -> DemoReport:
     from tqdm import tqdm
 
     from data.demo.geography import build_geography, write_geography
@@ -136,6 +144,15 @@ def load_demo(url: str, *, seed: int = 2025, until: datetime | None = None, prog
     # layer's per-point last-visit join was planned as a nested scan (33 s for ogr2ogr instead of ~1 s).
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute(sql.SQL("ANALYZE {}").format(sql.SQL(", ").join(sql.Identifier(n) for n in tables)))
+    if then is not None:
+        # After the commit and ANALYZE: the analyses' queries need the planner statistics. Their own
+        # transaction stores all of them or none.
+        bar.set_description("travel analyses")
+        t = time.perf_counter()
+        with psycopg.connect(url) as conn:
+            report.counts.update(then(conn, until))
+            conn.execute("ANALYZE travel_run, travel_access, travel_isochrone, travel_saving, travel_response")
+        report.timings["travel analyses"] = time.perf_counter() - t
     bar.close()
     report.timings["total"] = time.perf_counter() - t0
     return report
