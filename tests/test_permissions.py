@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import httpx
+import psycopg
 import pytest
 from fastapi.routing import APIRoute, iter_route_contexts
 
@@ -185,6 +186,46 @@ def _me(http, base, world, who, where):
     return _outcome(http.get(f"{base}/auth/me", headers=world.headers(who)))
 
 
+def _roads(world: World) -> None:
+    """Once per world: a road through both stations (A west, B east) and a village on it in each commune."""
+    with psycopg.connect(world.url, autocommit=True) as conn:
+        if conn.execute("SELECT EXISTS (SELECT 1 FROM road_edge)").fetchone()[0]:
+            return
+        for eid, (a, b), (x1, x2) in ((1, (1, 2), (103.05, 103.2)), (2, (2, 3), (103.2, 103.35))):
+            conn.execute(
+                "INSERT INTO road_edge (id, source, target, road_class, length_m, cost_s, reverse_cost_s, "
+                "is_generated, geom) SELECT %s, %s, %s, 'commune', ST_Length(g::geography), "
+                "ST_Length(g::geography) / 8.3, ST_Length(g::geography) / 8.3, false, g "
+                "FROM (SELECT ST_SetSRID(ST_MakeLine(ST_MakePoint(%s, 21.5), ST_MakePoint(%s, 21.5)), 4326) g) z",
+                [eid, a, b, x1, x2])
+        for unit, x in ((world.unit_a, 103.12), (world.unit_b, 103.28)):
+            conn.execute("INSERT INTO settlement (name, name_ascii, kind, population, unit_id, geom) VALUES "
+                         "('Bản', 'Ban', 'ban', 100, %s, ST_SetSRID(ST_MakePoint(%s, 21.5), 4326))", [unit, x])
+
+
+def _route(http, base, world, who, where):
+    _roads(world)
+    x, y = _where(world, where)[0]
+    return _outcome(http.get(f"{base}/travel/route", params={"from": f"{x},{y}", "to": f"{x + 0.02},{y}"},
+                             headers=world.headers(who)))
+
+
+def _isochrones(http, base, world, who, where):
+    _roads(world)
+    return _outcome(http.get(f"{base}/travel/isochrones", params={"station": _where(world, where)[3],
+                                                                  "minutes": "5"}, headers=world.headers(who)))
+
+
+def _analysis(name: str) -> Call:
+    def call(http, base, world, who, where):
+        _roads(world)
+        r = http.get(f"{base}/analyses/{name}", params={"commune": _where(world, where)[1]},
+                     headers=world.headers(who))
+        return _outcome(r)
+
+    return call
+
+
 # Every non-public route: the action it must declare and how to call it. A new route needs a line here.
 CALLS: dict[str, tuple[str, Call]] = {
     "POST /incidents": ("incident.create", _create),
@@ -199,6 +240,11 @@ CALLS: dict[str, tuple[str, Call]] = {
     "GET /stations/{station_id}/status-history": ("station.history", _station_history),
     "GET /live": ("live.subscribe", _live),
     "GET /auth/me": ("self.read", _me),
+    "GET /travel/route": ("analysis.run", _route),
+    "GET /travel/isochrones": ("analysis.run", _isochrones),
+    "GET /analyses/access": ("analysis.run", _analysis("access")),
+    "GET /analyses/savings": ("analysis.run", _analysis("savings")),
+    "GET /analyses/responses": ("analysis.run", _analysis("responses")),
 }
 
 
