@@ -8,6 +8,8 @@ from layers.model import Access, Layer, Prop, Style
 PUBLIC = Access(public=True)
 # Who may see these and which rows: "layer.restricted" of data/permissions.py.
 SIGNED_IN_BY_COMMUNE = Access(public=False, action="layer.restricted", unit_column="unit_id")
+# The stored travel analyses (data/ops/travel_results.py): for the roles that run analyses, by commune.
+ANALYSIS_BY_COMMUNE = Access(public=False, action="analysis.run", unit_column="unit_id")
 
 
 def terms_prop(name: str, vocabulary: str, vi: str, en: str) -> Prop:
@@ -36,6 +38,22 @@ def units_layer(id: str, order: int, era: str, kinds: tuple[str, ...], title_vi:
         source="admin_unit", where=f"era = '{era}' AND {vocab.kinds_sql('kind', kinds)}",
         geometry_type="MultiPolygon", properties=UNIT_PROPS, access=PUBLIC, tables=("admin_unit",),
         minzoom=minzoom, maxzoom=maxzoom, simplify_px=0.5, style=style)
+
+
+GENERATED_ROADS_NOTE = ("Figures come from the road graph's travel times: on the demo, generated roads and "
+                        "speeds (roads_generated), an illustration of the method, not findings about real travel.")
+# What every travel layer says about its stored run (travel_run, joined as r in the sources).
+TRAVEL_RUN_PROPS = (
+    Prop("roads_generated", "boolean", "Đường giao thông giả lập", "Generated roads"),
+    Prop("run_at", "datetime", "Thời điểm tính", "Computed at", in_tiles=False),
+)
+MINUTE_BAND_PROP = terms_prop("band", "minute_bands", "Khoảng thời gian", "Minutes band")
+
+
+def travel_source(table: str, columns: str) -> str:
+    """The rows of a stored travel analysis with their run's provenance (one stored run per analysis)."""
+    run = "t.unit_id, r.roads_generated, r.created_at AS run_at, t.geom, t.geom_3857"
+    return f"SELECT t.id, {columns}, {run} FROM {table} t JOIN travel_run r ON r.id = t.run_id"  # noqa: S608
 
 
 # Every layer sitmap serves; layers/registry.py reads this tuple (nothing registers itself on import).
@@ -248,5 +266,141 @@ LAYERS: tuple[Layer, ...] = (
         ),
         access=PUBLIC, tables=("service_stat", "admin_unit"), time_start="period_start", time_end="period_end",
         minzoom=5, simplify_px=0.5, style=Style(color="#2b8cbe", fill_opacity=0.35),
+    ),
+
+    Layer(
+        id="village-access", order=100,
+        title_vi="Thời gian đến trụ sở công an xã", title_en="Village access to the commune police",
+        description="Villages by the minutes of the road trip (walking legs included) to their own commune's "
+                    "police station, with the trip to the nearest station and the road/straight-line ratio "
+                    "(`sitmap analyze refresh`). " + GENERATED_ROADS_NOTE,
+        source=travel_source("travel_access", "t.settlement_id, t.village, t.population, t.own_station_code, "
+                             "t.own_station_min, t.own_station_km, t.own_station_ratio, t.nearest_station_code, "
+                             "t.nearest_station_min, t.nearest_station_km, t.nearest_station_ratio, t.band, "
+                             "t.reason"),
+        geometry_type="Point",
+        properties=(
+            Prop("village", "string", "Bản, thôn", "Village"),
+            Prop("population", "integer", "Dân số", "Population"),
+            Prop("own_station_code", "string", "Trụ sở công an xã", "Own commune station"),
+            Prop("own_station_min", "number", "Phút đến trụ sở xã", "Minutes to own station"),
+            Prop("own_station_km", "number", "Km đến trụ sở xã", "Road km to own station"),
+            Prop("own_station_ratio", "number", "Tỷ lệ đường bộ / đường chim bay", "Road / straight-line ratio"),
+            Prop("nearest_station_code", "string", "Trụ sở gần nhất", "Nearest station"),
+            Prop("nearest_station_min", "number", "Phút đến trụ sở gần nhất", "Minutes to nearest station"),
+            Prop("nearest_station_km", "number", "Km đến trụ sở gần nhất", "Road km to nearest station"),
+            Prop("nearest_station_ratio", "number", "Tỷ lệ (trụ sở gần nhất)", "Ratio (nearest station)"),
+            MINUTE_BAND_PROP,
+            Prop("reason", "string", "Lý do không có số liệu", "Why no figure", filterable=False),
+            Prop("settlement_id", "integer", "Mã bản", "Village id"),
+            Prop("unit_id", "integer", "Xã, phường", "Commune"),
+            UNIT_NAME,
+            *TRAVEL_RUN_PROPS,
+        ),
+        access=ANALYSIS_BY_COMMUNE, tables=("travel_run", "travel_access"), minzoom=6,
+        priority="own_station_min DESC NULLS FIRST, id",
+        style=Style(by="band", radius=5, colors={
+            "m0_15": "#1a9850", "m15_30": "#91cf60", "m30_60": "#fee08b", "m60_120": "#fc8d59",
+            "m120_plus": "#d73027"}),
+    ),
+
+    Layer(
+        id="isochrones", order=101,
+        title_vi="Vùng tiếp cận từ trụ sở", title_en="Isochrones of the stations",
+        description="Areas reachable by road from each police station in service within 15, 30 and 60 minutes "
+                    "(nested; a patrol leaving the station). " + GENERATED_ROADS_NOTE,
+        source=travel_source("travel_isochrone", "t.station_id, t.station_code, t.minutes, t.band, t.area_km2, "
+                             "t.reached_road_km"),
+        geometry_type="MultiPolygon",
+        properties=(
+            Prop("station_code", "string", "Trụ sở", "Station"),
+            Prop("station_id", "integer", "Mã trụ sở", "Station id"),
+            Prop("minutes", "number", "Trong vòng (phút)", "Within (minutes)"),
+            MINUTE_BAND_PROP,
+            Prop("area_km2", "number", "Diện tích (km²)", "Area (km²)"),
+            Prop("reached_road_km", "number", "Đường tiếp cận được (km)", "Road reached (km)"),
+            Prop("unit_id", "integer", "Xã, phường", "Commune"),
+            UNIT_NAME,
+            *TRAVEL_RUN_PROPS,
+        ),
+        access=ANALYSIS_BY_COMMUNE, tables=("travel_run", "travel_isochrone"), minzoom=6, simplify_px=0.5,
+        priority="minutes, id",
+        style=Style(by="band", fill_opacity=0.2, width=1, colors={
+            "m0_15": "#08519c", "m15_30": "#3182bd", "m30_60": "#9ecae1"}),
+    ),
+
+    Layer(
+        id="reorganisation-savings", order=102,
+        title_vi="Thời gian tiết kiệm nhờ sắp xếp", title_en="What the reorganisation saved residents",
+        description="Villages by the signed change of the trip for a procedure from before 1 March 2025 (district "
+                    "police) to from 1 July 2025 (the 2025 commune station), with both steps' changes in minutes "
+                    "and km; negative = time saved. " + GENERATED_ROADS_NOTE,
+        source=travel_source("travel_saving", "t.settlement_id, t.village, t.population, t.before_station_code, "
+                             "t.march_station_code, t.july_station_code, t.before_min, t.before_km, t.march_min, "
+                             "t.march_km, t.july_min, t.july_km, t.change_march_min, t.change_march_km, "
+                             "t.change_july_min, t.change_july_km, t.change_total_min, t.change_total_km, "
+                             "t.change_band, t.reason"),
+        geometry_type="Point",
+        properties=(
+            Prop("village", "string", "Bản, thôn", "Village"),
+            Prop("population", "integer", "Dân số", "Population"),
+            terms_prop("change_band", "trip_changes", "Thay đổi (trước 3/2025 → từ 7/2025)",
+                       "Change (before March → from July 2025)"),
+            Prop("change_total_min", "number", "Thay đổi tổng (phút)", "Total change (min)"),
+            Prop("change_total_km", "number", "Thay đổi tổng (km)", "Total change (km)"),
+            Prop("change_march_min", "number", "Thay đổi từ 1/3/2025 (phút)", "Change on 1 March (min)"),
+            Prop("change_march_km", "number", "Thay đổi từ 1/3/2025 (km)", "Change on 1 March (km)"),
+            Prop("change_july_min", "number", "Thay đổi từ 1/7/2025 (phút)", "Change on 1 July (min)"),
+            Prop("change_july_km", "number", "Thay đổi từ 1/7/2025 (km)", "Change on 1 July (km)"),
+            Prop("before_min", "number", "Trước 1/3/2025 (phút)", "Before 1 March (min)"),
+            Prop("march_min", "number", "Từ 1/3/2025 (phút)", "From 1 March (min)"),
+            Prop("july_min", "number", "Từ 1/7/2025 (phút)", "From 1 July (min)"),
+            Prop("before_km", "number", "Trước 1/3/2025 (km)", "Before 1 March (km)", in_tiles=False),
+            Prop("march_km", "number", "Từ 1/3/2025 (km)", "From 1 March (km)", in_tiles=False),
+            Prop("july_km", "number", "Từ 1/7/2025 (km)", "From 1 July (km)", in_tiles=False),
+            Prop("before_station_code", "string", "Trụ sở trước 1/3/2025", "Station before 1 March", in_tiles=False),
+            Prop("march_station_code", "string", "Trụ sở từ 1/3/2025", "Station from 1 March", in_tiles=False),
+            Prop("july_station_code", "string", "Trụ sở từ 1/7/2025", "Station from 1 July", in_tiles=False),
+            Prop("reason", "string", "Lý do không có số liệu", "Why no figure", filterable=False),
+            Prop("settlement_id", "integer", "Mã bản", "Village id"),
+            Prop("unit_id", "integer", "Xã, phường", "Commune"),
+            UNIT_NAME,
+            *TRAVEL_RUN_PROPS,
+        ),
+        access=ANALYSIS_BY_COMMUNE, tables=("travel_run", "travel_saving"), minzoom=6,
+        priority="population DESC NULLS LAST, id",
+        style=Style(by="change_band", radius=5, colors={
+            "saved_30": "#1b7837", "saved_10": "#5aae61", "saved_1": "#a6dba0", "unchanged": "#f7f7f7",
+            "longer_1": "#c2a5cf", "longer_10": "#762a83"}),
+    ),
+
+    Layer(
+        id="response-times", order=103,
+        title_vi="Thời gian tiếp cận vụ việc", title_en="Response times to incidents",
+        description="Incidents by the minutes of the road trip from the commune police station in service on the "
+                    "incident's day (walking legs included); the stored period is in the run's parameters. "
+                    + GENERATED_ROADS_NOTE,
+        source=travel_source("travel_response", "t.incident_id, t.number, t.category, t.occurred_at, t.month, "
+                             "t.station_code, t.response_min, t.road_km, t.band, t.reason"),
+        geometry_type="Point",
+        properties=(
+            Prop("number", "integer", "Số vụ việc", "Incident number"),
+            terms_prop("category", "incident_categories", "Loại vụ việc", "Category"),
+            Prop("occurred_at", "datetime", "Thời điểm xảy ra", "Occurred at"),
+            Prop("month", "string", "Tháng", "Month"),
+            Prop("station_code", "string", "Trụ sở xuất phát", "Responding station"),
+            Prop("response_min", "number", "Thời gian tiếp cận (phút)", "Response (minutes)"),
+            Prop("road_km", "number", "Quãng đường (km)", "Road km"),
+            MINUTE_BAND_PROP,
+            Prop("reason", "string", "Lý do không có số liệu", "Why no figure", filterable=False),
+            Prop("unit_id", "integer", "Xã, phường", "Commune"),
+            UNIT_NAME,
+            *TRAVEL_RUN_PROPS,
+        ),
+        access=ANALYSIS_BY_COMMUNE, tables=("travel_run", "travel_response"), time_start="occurred_at", minzoom=7,
+        priority="response_min DESC NULLS FIRST, id",
+        style=Style(by="band", radius=3, colors={
+            "m0_15": "#2c7bb6", "m15_30": "#abd9e9", "m30_60": "#ffffbf", "m60_120": "#fdae61",
+            "m120_plus": "#d7191c"}),
     ),
 )

@@ -106,6 +106,23 @@ def seed(url: str, incidents_per_unit: int = 20) -> None:
         c.execute("""INSERT INTO hotspot_cell (run_id, cell, count, z, p, class, geom)
                      SELECT r, 'c' || id, 5, 2.8, 0.004, 'hot_99', ST_Envelope(ST_Buffer(ST_PointOnSurface(geom), 0.01))
                        FROM admin_unit, generate_series(1, 2) r WHERE era = '2025' AND id <= 6""")
+        # One stored run of each travel analysis (data/ops/travel_results.py), figures made up in SQL.
+        c.execute("""INSERT INTO travel_run (id, analysis, roads_generated) VALUES
+                     (1, 'access', true), (2, 'isochrones', true), (3, 'savings', true), (4, 'responses', true)""")
+        c.execute("""INSERT INTO travel_access (run_id, settlement_id, unit_id, village, population, own_station_min,
+                                                nearest_station_min, band, geom)
+                     SELECT 1, id, unit_id, name, population, id % 150, id % 150 / 2, CASE WHEN id % 150 < 15
+                            THEN 'm0_15' WHEN id % 150 < 30 THEN 'm15_30' ELSE 'm30_60' END, geom FROM settlement""")
+        c.execute("""INSERT INTO travel_isochrone (run_id, station_id, station_code, unit_id, minutes, band, geom)
+                     SELECT 2, s.id, s.code, s.unit_id, m, CASE m WHEN 15 THEN 'm0_15' ELSE 'm15_30' END,
+                            ST_Multi(ST_Buffer(s.geom, m / 1000.0)) FROM station s, (VALUES (15), (30)) v(m)
+                      WHERE s.kind = 'commune_police'""")
+        c.execute("""INSERT INTO travel_saving (run_id, settlement_id, unit_id, village, population, change_total_min,
+                                                change_band, geom)
+                     SELECT 3, id, unit_id, name, population, -(id % 40), 'saved_10', geom FROM settlement""")
+        c.execute("""INSERT INTO travel_response (run_id, incident_id, number, unit_id, category, occurred_at,
+                                                  response_min, band, geom)
+                     SELECT 4, id, number, unit_id, category, occurred_at, 20, 'm15_30', geom FROM incident""")
         c.execute("ANALYZE")
 
 
@@ -164,4 +181,8 @@ EXPECTED_COUNTS = {
     "key-areas": "SELECT count(*) FROM designation",
     "hotspots": "SELECT count(*) FROM hotspot_cell WHERE run_id = (SELECT max(id) FROM hotspot_run)",
     "service-stats": "SELECT count(*) FROM service_stat",
+    "village-access": "SELECT count(*) FROM travel_access",
+    "isochrones": "SELECT count(*) FROM travel_isochrone",
+    "reorganisation-savings": "SELECT count(*) FROM travel_saving",
+    "response-times": "SELECT count(*) FROM travel_response",
 }
