@@ -81,9 +81,11 @@ def client(world, make_client):
 @pytest.fixture(scope="session")
 def demo_template(cluster: Cluster, schema_template: str) -> str:
     from data.demo.loader import load_demo
+    from data.ops.travel_results import store_for_demo
 
     url = clone_database(cluster, schema_template, "demo_template")
-    load_demo(url, seed=DEMO_SEED, until=DEMO_UNTIL, progress=False)
+    # As `sitmap demo load`: the travel analyses are stored at the end, so the travel layers are filled.
+    load_demo(url, seed=DEMO_SEED, until=DEMO_UNTIL, progress=False, then=store_for_demo)
     return "demo_template"
 
 
