@@ -203,3 +203,30 @@ def test_unreachable_pairs_give_their_reason_and_no_roads_is_409(world, make_cli
     assert trip(1, 3).json()["properties"]["time_s"] == pytest.approx(150.0)
     assert _problem(trip(1, 6), 422)["reason"] == "disconnected"
     assert _problem(trip(8, 1), 422)["reason"] == "one_way"
+
+
+def test_an_analysis_runs_off_the_event_loop_and_a_full_worker_answers_503(demo):
+    """One slot: while a province-wide access table is computed the worker still answers other requests,
+    and a second analysis that finds no free slot within the wait is 503 with Retry-After."""
+    import threading
+    import time
+
+    settings = get_settings().model_copy(update={"travel_max_concurrent": 1, "travel_queue_wait_s": 0.2})
+    with TestClient(create_app(settings, database_url=demo["url"])) as client:
+        runner = client.app.state.services.analyses
+        first: dict = {}
+        worker = threading.Thread(target=lambda: first.update(r=client.get("/analyses/access",
+                                                                           headers=demo["who"]["planner"])))
+        worker.start()
+        deadline = time.monotonic() + 30
+        while runner._queue.borrowed_tokens == 0 and "r" not in first:
+            assert time.monotonic() < deadline, "the analysis never started"
+            time.sleep(0.01)  # polling for the condition, not synchronising by a fixed wait
+        assert client.get("/health").status_code == 200
+        busy = client.get("/analyses/savings", headers=demo["who"]["planner"])
+        still_running = runner._queue.borrowed_tokens == 1
+        worker.join(timeout=120)
+        assert still_running, "the first analysis ended too soon for this check"
+        body = _problem(busy, 503)
+        assert busy.headers["Retry-After"] and "already running" in body["detail"]
+        assert first["r"].status_code == 200 and first["r"].json()["count"] == 1500
