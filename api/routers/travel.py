@@ -7,6 +7,7 @@ and the figures come from geo/travel, run in a worker thread by api/analysis_run
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
@@ -123,6 +124,20 @@ async def travel_isochrones(
     return ans.geojson(await _run(request, work, "station" if station is not None else "at"), "isochrones")
 
 
+def _in_scope(caller: Caller, commune: str | None, compute: Callable[[psycopg.Connection], pd.DataFrame]
+              ) -> Callable[[psycopg.Connection], tuple[pd.DataFrame, pd.DataFrame, bool]]:
+    """The work of a table analysis: the province table, the caller's rows of it (a commune's when asked, which
+    must be the caller's), and whether those are the whole table."""
+
+    def work(conn: psycopg.Connection) -> tuple[pd.DataFrame, pd.DataFrame, bool]:
+        code = scope.commune(conn, caller, commune) if commune is not None else None
+        table = compute(conn)
+        rows, whole = _rows_in(conn, caller, table, code)
+        return table, _keep(table, rows), whole
+
+    return work
+
+
 @router.get("/analyses/access", summary="Every village's trip to its own commune's station and to the nearest one",
             response_model=None, responses={200: {"content": ans.ANSWER_CONTENT}})
 async def analyses_access(request: Request, caller: Analyst, commune: Annotated[str | None, Commune] = None,
@@ -131,13 +146,8 @@ async def analyses_access(request: Request, caller: Analyst, commune: Annotated[
                                                                        "today")] = None) -> Response:
     settings = _settings(request)
 
-    def work(conn: psycopg.Connection):
-        code = scope.commune(conn, caller, commune) if commune is not None else None
-        table = access_table(conn, on=on or date.today(), **_travel(settings))
-        rows, whole = _rows_in(conn, caller, table, code)
-        return table, _keep(table, rows), whole
-
-    table, rows, whole = await _run(request, work)
+    table, rows, whole = await _run(request, _in_scope(caller, commune, lambda conn: access_table(
+        conn, on=on or date.today(), **_travel(settings))))
     summaries: dict[str, Any] = {}
     if f == "json":
         mine = access_summaries(rows)
@@ -154,13 +164,8 @@ async def analyses_savings(request: Request, caller: Analyst, commune: Annotated
                            f: Annotated[FormatName, Format] = "json") -> Response:
     settings = _settings(request)
 
-    def work(conn: psycopg.Connection):
-        code = scope.commune(conn, caller, commune) if commune is not None else None
-        table = savings_table(conn, **_travel(settings))
-        rows, whole = _rows_in(conn, caller, table, code)
-        return table, _keep(table, rows), whole
-
-    table, rows, whole = await _run(request, work)
+    table, rows, whole = await _run(request, _in_scope(caller, commune, lambda conn: savings_table(
+        conn, **_travel(settings))))
     summaries: dict[str, Any] = {}
     if f == "json":
         mine = savings_summaries(rows)
