@@ -56,8 +56,8 @@ def point(conn: psycopg.Connection, caller: Caller, lon: float, lat: float, labe
     """A commune-scoped caller may analyse only from and to points inside its own communes (403)."""
     if communes_for(caller, ACTION) is None:
         return
-    row = conn.execute(COMMUNES_SQL + " AND ST_Intersects(geom, ST_SetSRID(ST_MakePoint(%s, %s), 4326)) "  # noqa: S608
-                       "ORDER BY id LIMIT 1", [lon, lat]).fetchone()
+    row = conn.execute(COMMUNES_SQL + " AND id = sitmap_commune_at(ST_SetSRID(ST_MakePoint(%s, %s), 4326))",  # noqa: S608
+                       [lon, lat]).fetchone()
     if row is None:
         require_in_scope(caller, ACTION, None, f"the {label} ({lon:.6f}, {lat:.6f})", "no commune of 2025", "-")
         return

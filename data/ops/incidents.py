@@ -92,12 +92,12 @@ def check_fields(item: NewIncident, limits: Limits, now: datetime | None = None)
     check_accuracy(item.accuracy_m)
 
 
-UNIT_AT_SQL = f"""
+# The commune at the incident's time by the same database function the incident trigger stores (migration
+# 0015), so the scope check and the stored unit_id cannot disagree; a NULL time means now.
+UNIT_AT_SQL = """
 SELECT u.id, u.code, u.name FROM admin_unit u
- WHERE u.era = '2025' AND {vocab.kinds_sql('u.kind', vocab.COMMUNE_LEVEL_KINDS)}
-   AND ST_Intersects(u.geom, ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326))
- ORDER BY u.id LIMIT 1
-"""  # noqa: S608 (vocabulary constants)
+ WHERE u.id = sitmap_commune_at(ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326), %(occurred_at)s::timestamptz)
+"""
 
 OUTSIDE_SQL = """
 SELECT ST_Distance(p.geom::geography, ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326)::geography),
@@ -109,7 +109,7 @@ SELECT ST_Distance(p.geom::geography, ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s),
 async def locate(conn: psycopg.AsyncConnection, lon: float, lat: float) -> dict[str, Any]:
     """The commune of 2025 containing the point, or an OpsError saying how far outside it is."""
     cur = conn.cursor(row_factory=dict_row)
-    await cur.execute(UNIT_AT_SQL, {"lon": lon, "lat": lat})
+    await cur.execute(UNIT_AT_SQL, {"lon": lon, "lat": lat, "occurred_at": None})
     unit = await cur.fetchone()
     if unit is not None:
         return unit

@@ -17,18 +17,17 @@ from layers import geojson
 LAYER = "stations"
 HQ_STATUSES = vocab.codes(vocab.HQ_STATUSES)
 
-# A station's commune of 2025 is the one containing it (former district police sit in old units).
-STATION_SQL = f"""
+# A station's commune of 2025 is the one containing it (former district police sit in old units): the
+# database's one rule for the commune holding a point (sitmap_commune_at, migration 0015).
+STATION_SQL = """
 SELECT s.id, s.code, s.name, s.hq_status, s.version, s.valid_to, s.valid_to < current_date AS closed,
        coalesce(c.id, s.unit_id) AS unit_id, coalesce(c.code, o.code) AS unit_code,
        coalesce(c.name, o.name) AS unit_name
   FROM station s
   LEFT JOIN admin_unit o ON o.id = s.unit_id
-  LEFT JOIN LATERAL (SELECT id, code, name FROM admin_unit u WHERE u.era = '2025'
-                        AND {vocab.kinds_sql('u.kind', vocab.COMMUNE_LEVEL_KINDS)} AND ST_Intersects(u.geom, s.geom)
-                      ORDER BY u.id LIMIT 1) c ON true
+  LEFT JOIN admin_unit c ON c.id = sitmap_commune_at(s.geom)
  WHERE s.id = %s FOR UPDATE OF s
-"""  # noqa: S608 (vocabulary constants)
+"""
 
 
 async def set_status(conn: psycopg.AsyncConnection, actor: Caller, station_id: int, hq_status: str,
