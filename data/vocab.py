@@ -128,7 +128,16 @@ DESIGNATION_KINDS = (
 DESIGNATION_STATUSES = (
     Term("proposed", "Đề xuất", "Proposed"),
     Term("approved", "Đã phê duyệt", "Approved"),
+    Term("rejected", "Không phê duyệt", "Rejected"),
     Term("revoked", "Đã hủy bỏ", "Revoked"),
+)
+
+# Where a designation came from: a rule of geo/designation, a planner's proposal, or a decision the
+# province took before sitmap (the demo's 2025 designations).
+DESIGNATION_ORIGINS = (
+    Term("rule", "Đề xuất theo tiêu chí", "Proposed by a rule"),
+    Term("planner", "Cán bộ tham mưu đề xuất", "Proposed by a planner"),
+    Term("historical", "Quyết định trước đây", "Earlier decision"),
 )
 
 SERVICE_AGENCIES = (
@@ -151,14 +160,41 @@ HOTSPOT_CLASSES = (
     Term("cold_90", "Điểm lạnh (90%)", "Cold spot, 90 % confidence"),
     Term("cold_95", "Điểm lạnh (95%)", "Cold spot, 95 % confidence"),
     Term("cold_99", "Điểm lạnh (99%)", "Cold spot, 99 % confidence"),
+    Term("insufficient", "Không đủ dữ liệu để kiểm định", "Too few data to test"),
 )
 
-TRENDS = (
-    Term("new", "Mới xuất hiện", "New"),
-    Term("intensifying", "Gia tăng", "Intensifying"),
-    Term("persistent", "Dai dẳng", "Persistent"),
-    Term("diminishing", "Suy giảm", "Diminishing"),
-    Term("sporadic", "Rời rạc", "Sporadic"),
+# Emerging hot-spot patterns, as ArcGIS's Emerging Hot Spot Analysis defines them (geo/hotspots/emerging.py
+# spells out each rule); the cold patterns mirror the hot ones.
+EMERGING_PATTERNS = (
+    Term("new_hot", "Điểm nóng mới", "New hot spot"),
+    Term("consecutive_hot", "Điểm nóng liên tiếp", "Consecutive hot spot"),
+    Term("intensifying_hot", "Điểm nóng gia tăng", "Intensifying hot spot"),
+    Term("persistent_hot", "Điểm nóng dai dẳng", "Persistent hot spot"),
+    Term("diminishing_hot", "Điểm nóng suy giảm", "Diminishing hot spot"),
+    Term("sporadic_hot", "Điểm nóng rời rạc", "Sporadic hot spot"),
+    Term("oscillating_hot", "Điểm nóng dao động", "Oscillating hot spot"),
+    Term("historical_hot", "Điểm nóng trước đây", "Historical hot spot"),
+    Term("new_cold", "Điểm lạnh mới", "New cold spot"),
+    Term("consecutive_cold", "Điểm lạnh liên tiếp", "Consecutive cold spot"),
+    Term("intensifying_cold", "Điểm lạnh gia tăng", "Intensifying cold spot"),
+    Term("persistent_cold", "Điểm lạnh dai dẳng", "Persistent cold spot"),
+    Term("diminishing_cold", "Điểm lạnh suy giảm", "Diminishing cold spot"),
+    Term("sporadic_cold", "Điểm lạnh rời rạc", "Sporadic cold spot"),
+    Term("oscillating_cold", "Điểm lạnh dao động", "Oscillating cold spot"),
+    Term("historical_cold", "Điểm lạnh trước đây", "Historical cold spot"),
+    Term("no_pattern", "Không có xu hướng", "No pattern detected"),
+)
+
+# What a hot-spot run computed: Gi* over one window, or the emerging patterns of monthly slices.
+HOTSPOT_ANALYSES = (
+    Term("gi_star", "Điểm nóng (Gi*)", "Hot spots (Gi*)"),
+    Term("emerging", "Điểm nóng theo thời gian", "Emerging hot spots"),
+)
+
+# The cells of a hot-spot run: a hexagonal grid, or the 2025 communes.
+HOTSPOT_CELLS = (
+    Term("hex", "Lưới lục giác", "Hexagonal grid"),
+    Term("commune", "Xã, phường", "Communes"),
 )
 
 # The stored travel analyses (data/ops/travel_results.py): one stored run of each.
@@ -213,10 +249,13 @@ VOCABULARIES: dict[str, tuple[Term, ...]] = {
     "incident_statuses": INCIDENT_STATUSES,
     "designation_kinds": DESIGNATION_KINDS,
     "designation_statuses": DESIGNATION_STATUSES,
+    "designation_origins": DESIGNATION_ORIGINS,
     "service_agencies": SERVICE_AGENCIES,
     "roles": ROLES,
     "hotspot_classes": HOTSPOT_CLASSES,
-    "trends": TRENDS,
+    "emerging_patterns": EMERGING_PATTERNS,
+    "hotspot_analyses": HOTSPOT_ANALYSES,
+    "hotspot_cells": HOTSPOT_CELLS,
     "travel_analyses": TRAVEL_ANALYSES,
     "minute_bands": MINUTE_BANDS,
     "trip_changes": TRIP_CHANGES,

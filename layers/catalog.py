@@ -56,6 +56,34 @@ def travel_source(table: str, columns: str) -> str:
     return f"SELECT t.id, {columns}, {run} FROM {table} t JOIN travel_run r ON r.id = t.run_id"  # noqa: S608
 
 
+def hotspot_source(analysis: str) -> str:
+    """The cells of the latest run of ``analysis`` for each category and kind of cell (trusted SQL)."""
+    return f"""SELECT c.id, c.run_id, c.cell, c.count, c.z, c.p, c."class" AS hotspot_class, c.trend, c.trend_z,
+                      c.trend_p, c.hot_bins, c.cold_bins, c.bins, c.neighbours, c.unit_id, r.created_at AS run_at,
+                      r.category, r.cells, r.incidents_generated, c.geom, c.geom_3857
+                 FROM hotspot_cell c JOIN hotspot_run r ON r.id = c.run_id
+                WHERE c.run_id IN (SELECT DISTINCT ON (category, cells) id FROM hotspot_run
+                                    WHERE analysis = '{analysis}'
+                                    ORDER BY category, cells, created_at DESC, id DESC)"""  # noqa: S608
+
+
+HOTSPOT_PROPS = (
+    Prop("cell", "string", "Ô lưới", "Cell"),
+    Prop("count", "integer", "Số vụ việc", "Incidents"),
+    Prop("z", "number", "Điểm z", "z-score", filterable=False),
+    Prop("p", "number", "Giá trị p (đã hiệu chỉnh FDR)", "p-value (FDR adjusted)", filterable=False),
+    terms_prop("hotspot_class", "hotspot_classes", "Phân loại", "Class"),
+    Prop("category", "string", "Loại vụ việc", "Incident categories"),
+    terms_prop("cells", "hotspot_cells", "Loại ô", "Cells"),
+    Prop("neighbours", "integer", "Số ô lân cận", "Neighbours"),
+    Prop("run_id", "integer", "Lần phân tích", "Analysis run"),
+    Prop("run_at", "datetime", "Thời điểm phân tích", "Run at"),
+    Prop("incidents_generated", "boolean", "Vụ việc mô phỏng", "Generated incidents"),
+    Prop("unit_id", "integer", "Xã, phường", "Commune"),
+    UNIT_NAME,
+)
+
+
 # Every layer sitmap serves; layers/registry.py reads this tuple (nothing registers itself on import).
 LAYERS: tuple[Layer, ...] = (
     units_layer("communes", 10, "2025", vocab.COMMUNE_LEVEL_KINDS,
@@ -214,28 +242,43 @@ LAYERS: tuple[Layer, ...] = (
     Layer(
         id="hotspots", order=80,
         title_vi="Điểm nóng", title_en="Hot spots",
-        description="Cells of the latest hot-spot analysis run, class and trend (empty until a run is stored).",
-        source="""SELECT c.id, c.run_id, c.cell, c.count, c.z, c.p, c."class" AS hotspot_class, c.trend,
-                         c.unit_id, r.created_at AS run_at, r.category, c.geom, c.geom_3857
-                    FROM hotspot_cell c JOIN hotspot_run r ON r.id = c.run_id
-                   WHERE c.run_id = (SELECT id FROM hotspot_run ORDER BY created_at DESC, id DESC LIMIT 1)""",
-        geometry_type="Polygon",
-        properties=(
-            Prop("cell", "string", "Ô lưới", "Cell"),
-            Prop("count", "integer", "Số vụ việc", "Incidents"),
-            Prop("z", "number", "Điểm z", "z-score", filterable=False),
-            Prop("p", "number", "Giá trị p", "p-value", filterable=False),
-            terms_prop("hotspot_class", "hotspot_classes", "Phân loại", "Class"),
-            terms_prop("trend", "trends", "Xu hướng", "Trend"),
-            terms_prop("category", "incident_categories", "Loại vụ việc", "Incident category"),
-            Prop("run_id", "integer", "Lần phân tích", "Analysis run"),
-            Prop("unit_id", "integer", "Xã, phường", "Commune"),
-            UNIT_NAME,
-        ),
+        description="Getis-Ord Gi* hot and cold spots (False Discovery Rate corrected) of the latest hot-spot run "
+                    "of each incident category and kind of cell; earlier runs are at /hotspot-runs/{id}.",
+        source=hotspot_source("gi_star"),
+        geometry_type="MultiPolygon",
+        properties=(*HOTSPOT_PROPS,),
         access=SIGNED_IN_BY_COMMUNE, tables=("hotspot_run", "hotspot_cell"), minzoom=6,
         style=Style(by="hotspot_class", fill_opacity=0.45, colors={
             "hot_99": "#b2182b", "hot_95": "#ef8a62", "hot_90": "#fddbc7", "not_significant": "#f7f7f7",
-            "cold_90": "#d1e5f0", "cold_95": "#67a9cf", "cold_99": "#2166ac"}),
+            "cold_90": "#d1e5f0", "cold_95": "#67a9cf", "cold_99": "#2166ac", "insufficient": "#bdbdbd"}),
+    ),
+
+    Layer(
+        id="emerging-hotspots", order=81,
+        title_vi="Điểm nóng theo thời gian", title_en="Emerging hot spots",
+        description="Emerging hot-spot patterns (monthly Gi* slices and a Mann-Kendall trend per cell, as "
+                    "ArcGIS's Emerging Hot Spot Analysis defines them) of the latest emerging run of each "
+                    "incident category and kind of cell.",
+        source=hotspot_source("emerging"),
+        geometry_type="MultiPolygon",
+        properties=(
+            *HOTSPOT_PROPS,
+            terms_prop("trend", "emerging_patterns", "Xu hướng", "Pattern"),
+            Prop("trend_z", "number", "Điểm z xu hướng", "Trend z-score", filterable=False),
+            Prop("trend_p", "number", "Giá trị p xu hướng", "Trend p-value", filterable=False),
+            Prop("hot_bins", "integer", "Số tháng nóng", "Hot months"),
+            Prop("cold_bins", "integer", "Số tháng lạnh", "Cold months"),
+            Prop("bins", "string", "Từng tháng (+ nóng, - lạnh)", "Month by month (+ hot, - cold)",
+                 filterable=False),
+        ),
+        access=SIGNED_IN_BY_COMMUNE, tables=("hotspot_run", "hotspot_cell"), minzoom=6,
+        style=Style(by="trend", fill_opacity=0.5, colors={
+            "new_hot": "#fcbba1", "consecutive_hot": "#fc9272", "intensifying_hot": "#a50f15",
+            "persistent_hot": "#de2d26", "diminishing_hot": "#fb6a4a", "sporadic_hot": "#fdd0a2",
+            "oscillating_hot": "#fd8d3c", "historical_hot": "#d9a38b",
+            "new_cold": "#c6dbef", "consecutive_cold": "#9ecae1", "intensifying_cold": "#08519c",
+            "persistent_cold": "#3182bd", "diminishing_cold": "#6baed6", "sporadic_cold": "#deebf7",
+            "oscillating_cold": "#4292c6", "historical_cold": "#9bb4c9", "no_pattern": "#f0f0f0"}),
     ),
 
     Layer(

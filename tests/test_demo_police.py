@@ -242,7 +242,8 @@ def test_planted_clusters_are_concentrated_and_follow_their_trend(db, cfg):
     clusters = [dict(zip(cols, r, strict=True)) for r in db.execute(
         f"SELECT {', '.join(cols)} FROM demo_planted_cluster ORDER BY id").fetchall()]
     assert [c["name"] for c in clusters] == [p["name"] for p in cfg["incidents"]["planted"]]
-    assert {c["trend"] for c in clusters} >= {"intensifying", "persistent", "new", "diminishing"}
+    assert {c["trend"] for c in clusters} >= {"intensifying_hot", "persistent_hot", "consecutive_hot",
+                                              "diminishing_hot"}
     area_km2 = one(db, "SELECT ST_Area(geom::geography) / 1e6 FROM admin_unit WHERE era = '2025' "
                        "AND kind = 'province'")[0]
     for c in clusters:
@@ -255,13 +256,13 @@ def test_planted_clusters_are_concentrated_and_follow_their_trend(db, cfg):
         assert density_in > 10 * total_cat / area_km2, f"{c['name']} is not concentrated in its cells"
         sp = e["start_period"]
         slope = np.polyfit(np.arange(sp, len(counts)), counts[sp:], 1)[0]
-        if c["trend"] == "intensifying":
+        if c["trend"] == "intensifying_hot":
             assert slope > 0.5 * e["slope_per_period"] > 0, c["name"]
-        elif c["trend"] == "diminishing":
+        elif c["trend"] == "diminishing_hot":
             assert slope < 0.5 * e["slope_per_period"] < 0, c["name"]
-        elif c["trend"] == "persistent":
+        elif c["trend"] == "persistent_hot":
             assert abs(slope) * len(counts) < 0.5 * counts.mean() and counts.min() > 0, c["name"]
-        elif c["trend"] == "new":
+        elif c["trend"] == "consecutive_hot":
             assert sp > 0 and counts[sp:].mean() > 3 * max(counts[:sp].mean(), 1.0), c["name"]
         # Ground-truth geometry covers the planted incidents.
         inside = one(db, "SELECT count(*) FROM incident i, demo_planted_cluster c WHERE c.name = %s "

@@ -104,7 +104,8 @@ def seed(url: str, incidents_per_unit: int = 20) -> None:
         c.execute("""INSERT INTO hotspot_run (id, method, cell_size_m, created_at) VALUES
                      (1, 'gi_star', 2000, now() - interval '1 day'), (2, 'gi_star', 2000, now())""")
         c.execute("""INSERT INTO hotspot_cell (run_id, cell, count, z, p, class, geom)
-                     SELECT r, 'c' || id, 5, 2.8, 0.004, 'hot_99', ST_Envelope(ST_Buffer(ST_PointOnSurface(geom), 0.01))
+                     SELECT r, 'c' || id, 5, 2.8, 0.004, 'hot_99',
+                            ST_Multi(ST_Envelope(ST_Buffer(ST_PointOnSurface(geom), 0.01)))
                        FROM admin_unit, generate_series(1, 2) r WHERE era = '2025' AND id <= 6""")
         # One stored run of each travel analysis (data/ops/travel_results.py), figures made up in SQL.
         c.execute("""INSERT INTO travel_run (id, analysis, roads_generated) VALUES

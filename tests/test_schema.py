@@ -155,5 +155,5 @@ def test_one_function_finds_the_commune_at_a_point_and_time_for_incidents_and_ho
                            "('gi_star', 1000, '2025-09-01T00:00:00+07:00') RETURNING id").fetchone()[0]
         # Mostly in B: the point on its surface is B's.
         conn.execute("INSERT INTO hotspot_cell (run_id, cell, count, \"class\", geom) VALUES "
-                     "(%s, 'E1N1', 3, 'hot_99', ST_MakeEnvelope(103.09, 21.01, 103.19, 21.02, 4326))", (run,))
+                     "(%s, 'E1N1', 3, 'hot_99', ST_Multi(ST_MakeEnvelope(103.09, 21.01, 103.19, 21.02, 4326)))", (run,))
         assert conn.execute("SELECT unit_id FROM hotspot_cell").fetchone()[0] == b

@@ -27,11 +27,11 @@ def hotspot(site: Site) -> tuple[float, float]:
     """A stored hot-spot run with one 99 % cell around a point of the officer's commune (the demo has none)."""
     lon, lat = site.officer_commune["lon"], site.officer_commune["lat"]
     with psycopg.connect(site.db) as conn:
-        run = conn.execute("INSERT INTO hotspot_run (method, cell_size_m, period_end, category) VALUES "
-                           "('gi_star', 1000, now(), 'drugs') RETURNING id").fetchone()[0]
+        run = conn.execute("INSERT INTO hotspot_run (method, analysis, cell_size_m, period_end, category) VALUES "
+                           "('emerging', 'emerging', 1000, now(), 'drugs') RETURNING id").fetchone()[0]
         conn.execute("INSERT INTO hotspot_cell (run_id, cell, count, z, p, \"class\", trend, geom) VALUES "
-                     "(%s, 'E1N1', 12, 3.1, 0.002, 'hot_99', 'persistent', "
-                     "ST_MakeEnvelope(%s, %s, %s, %s, 4326))",
+                     "(%s, 'E1N1', 12, 3.1, 0.002, 'hot_99', 'persistent_hot', "
+                     "ST_Multi(ST_MakeEnvelope(%s, %s, %s, %s, 4326)))",
                      (run, lon - 0.005, lat - 0.005, lon + 0.005, lat + 0.005))
     return lon, lat
 
@@ -41,19 +41,22 @@ def _only(page, layer: str) -> None:
     page.wait_for_function(f"() => SitmapMap.isOn('{layer}')")
 
 
+LAYER = "emerging-hotspots"
+
+
 def _click_hotspot(page, lon: float, lat: float, zoom: int):
     """Click the cell at ``zoom`` (another zoom than the page shows, so that its tiles load anew)."""
-    page.evaluate("SitmapMap.state.loaded['hotspots'] = false")
+    page.evaluate(f"SitmapMap.state.loaded['{LAYER}'] = false")
     page.evaluate(f"SitmapMap.state.map.setView([{lat}, {lon}], {zoom}, {{animate: false}})")
-    page.wait_for_function("() => SitmapMap.state.loaded['hotspots'] === true")
-    page.wait_for_function("() => Object.values(SitmapMap.state.leaflet['hotspots']._tiles)"
+    page.wait_for_function(f"() => SitmapMap.state.loaded['{LAYER}'] === true")
+    page.wait_for_function(f"() => Object.values(SitmapMap.state.leaflet['{LAYER}']._tiles)"
                            ".every(t => t.coords.z === SitmapMap.state.map.getZoom())")
     x, y = page.evaluate(
         f"(() => {{ const p = SitmapMap.state.map.latLngToContainerPoint([{lat}, {lon}]);"
         f" const r = SitmapMap.state.map.getContainer().getBoundingClientRect();"
         f" return [p.x + r.left, p.y + r.top]; }})()")
     page.mouse.click(x, y)
-    popup = page.locator(".leaflet-popup .sm-popup[data-layer='hotspots'][data-full=true]")
+    popup = page.locator(f".leaflet-popup .sm-popup[data-layer='{LAYER}'][data-full=true]")
     popup.wait_for()
     return popup
 
@@ -63,22 +66,23 @@ def test_hotspot_popup_labels_its_values_from_the_vocabularies_the_server_names(
     props = {p["name"]: p for p in next(
         layer for layer in httpx.get(f"{site.base}/layers",
                                      headers={"Authorization": f"Bearer {_token(site.base, 'web_commander')}"}
-                                     ).json()["layers"] if layer["id"] == "hotspots")["properties"]}
-    assert (props["hotspot_class"]["vocabulary"], props["trend"]["vocabulary"]) == ("hotspot_classes", "trends")
+                                     ).json()["layers"] if layer["id"] == LAYER)["properties"]}
+    assert (props["hotspot_class"]["vocabulary"], props["trend"]["vocabulary"]) == ("hotspot_classes",
+                                                                                 "emerging_patterns")
     assert props["count"]["vocabulary"] is None
     page = _open_map(context, rec, site)
-    _only(page, "hotspots")
+    _only(page, LAYER)
     text = _click_hotspot(page, *hotspot, zoom=14).inner_text()
-    assert "Điểm nóng (99%)" in text and "Dai dẳng" in text and "Ma túy" in text
-    assert "hot_99" not in text and "persistent" not in text and "drugs" not in text
+    assert "Điểm nóng (99%)" in text and "Điểm nóng dai dẳng" in text
+    assert "hot_99" not in text and "persistent" not in text
     _shot(page, "map-hotspot-popup-vi.png")
     page.click("#sm-lang")
     text = _click_hotspot(page, *hotspot, zoom=15).inner_text()
-    assert "Hot spot, 99 % confidence" in text and "Persistent" in text and "Drugs" in text
+    assert "Hot spot, 99 % confidence" in text and "Persistent hot spot" in text
     assert "hot_99" not in text
     # The legend says the same, in the same words.
-    legend = page.locator("#sm-legend .sm-legend-layer[data-layer='hotspots']").inner_text()
-    assert all(t.en in legend for t in vocab.HOTSPOT_CLASSES)
+    legend = page.locator(f"#sm-legend .sm-legend-layer[data-layer='{LAYER}']").inner_text()
+    assert all(t.en in legend for t in vocab.EMERGING_PATTERNS)
     assert rec.errors == []
 
 

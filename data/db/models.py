@@ -314,6 +314,11 @@ class Designation(Base):
     __table_args__ = (
         one_of("kind", vocab.DESIGNATION_KINDS),
         one_of("status", vocab.DESIGNATION_STATUSES),
+        one_of("origin", vocab.DESIGNATION_ORIGINS),
+        CheckConstraint("(origin = 'rule') = (rule IS NOT NULL)", name="rule_origin"),
+        CheckConstraint("valid_to IS NULL OR valid_from IS NULL OR valid_to >= valid_from", name="valid_range"),
+        Index("ux_designation_open_rule_proposal", "unit_id", "kind", "rule", unique=True,
+              postgresql_where=text("status = 'proposed' AND rule IS NOT NULL")),
         valid_geom(),
     )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -329,11 +334,27 @@ class Designation(Base):
     note: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     is_generated: Mapped[bool] = mapped_column(Boolean, **GENERATED)
+    # The workflow (migration 0018): origin and rule, every decision's reason, the revocation, a version.
+    origin: Mapped[str] = mapped_column(String(16), server_default=text("'planner'"))
+    rule: Mapped[str | None] = mapped_column(Text)
+    decision_reason: Mapped[str | None] = mapped_column(Text)
+    revoked_by: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"), index=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    revoke_reason: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    version: Mapped[int] = mapped_column(Integer, server_default=text("1"))
     geom: Mapped[Any] = geom("MULTIPOLYGON")
 
 
 class HotspotRun(Base):
+    """One hot-spot analysis (geo/hotspots, stored by data/ops/hotspot_runs.py, migration 0017)."""
+
     __tablename__ = "hotspot_run"
+    __table_args__ = (
+        one_of("analysis", vocab.HOTSPOT_ANALYSES),
+        one_of("cells", vocab.HOTSPOT_CELLS),
+        Index("ix_hotspot_run_latest", "analysis", "category", text("created_at DESC"), text("id DESC")),
+    )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(), index=True)
     method: Mapped[str] = mapped_column(Text)
@@ -341,15 +362,24 @@ class HotspotRun(Base):
     cell_size_m: Mapped[float] = mapped_column(Float)
     period_start: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     period_end: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    category: Mapped[str | None] = mapped_column(String(32))
+    # The sorted, comma-joined categories (or "all"): the layers show the latest run of each.
+    category: Mapped[str | None] = mapped_column(Text)
+    analysis: Mapped[str] = mapped_column(String(16), server_default=text("'gi_star'"))
+    cells: Mapped[str] = mapped_column(String(16), server_default=text("'hex'"))
+    categories: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default=text("'{}'"))
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"), index=True)
+    incident_count: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    cell_count: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    incidents_generated: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    notes: Mapped[list[Any]] = mapped_column(JSONB, server_default=text("'[]'::jsonb"))
+    summary: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
 
 
 class HotspotCell(Base):
     __tablename__ = "hotspot_cell"
     __table_args__ = (
         one_of('"class"', vocab.HOTSPOT_CLASSES, name="class_valid"),
-        CheckConstraint("trend IS NULL OR trend IN ('new','intensifying','persistent','diminishing','sporadic')",
-                        name="trend_valid"),
+        CheckConstraint(f"trend IS NULL OR {one_of('trend', vocab.EMERGING_PATTERNS).sqltext}", name="trend_valid"),
         *non_negative("count"),
     )
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
@@ -359,11 +389,19 @@ class HotspotCell(Base):
     z: Mapped[float | None] = mapped_column(Float)
     p: Mapped[float | None] = mapped_column(Float)
     class_: Mapped[str] = mapped_column("class", String(24))
-    trend: Mapped[str | None] = mapped_column(String(16))
+    # Emerging runs: the pattern, the Mann-Kendall trend of the cell's monthly z-scores, its hot and cold
+    # months and one character per month (+ hot, - cold, . neither, ? too few data), oldest first.
+    trend: Mapped[str | None] = mapped_column(String(24))
+    trend_z: Mapped[float | None] = mapped_column(Float)
+    trend_p: Mapped[float | None] = mapped_column(Float)
+    hot_bins: Mapped[int | None] = mapped_column(Integer)
+    cold_bins: Mapped[int | None] = mapped_column(Integer)
+    bins: Mapped[str | None] = mapped_column(Text)
+    neighbours: Mapped[int | None] = mapped_column(Integer)
     # The 2025 commune holding a point of the cell, set by a trigger calling sitmap_commune_at (migration
     # 0015): scopes the layer.
     unit_id: Mapped[int | None] = mapped_column(ForeignKey("admin_unit.id"), index=True)
-    geom: Mapped[Any] = geom("POLYGON")
+    geom: Mapped[Any] = geom("MULTIPOLYGON")
 
 
 class TravelRun(Base):
@@ -498,7 +536,7 @@ class DemoPlantedCluster(Base):
     """Ground truth of the generated incidents: what a hot-spot analysis should find."""
 
     __tablename__ = "demo_planted_cluster"
-    __table_args__ = (one_of("trend", vocab.TRENDS),)
+    __table_args__ = (one_of("trend", vocab.EMERGING_PATTERNS),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(Text)
     category: Mapped[str | None] = mapped_column(String(32))
@@ -506,7 +544,7 @@ class DemoPlantedCluster(Base):
     cells: Mapped[list[str]] = mapped_column(ARRAY(Text))
     starts_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     ends_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    trend: Mapped[str] = mapped_column(String(16))
+    trend: Mapped[str] = mapped_column(String(24))
     effect: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
     incident_count: Mapped[int] = mapped_column(Integer)
     geom: Mapped[Any] = geom("MULTIPOLYGON")
