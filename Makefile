@@ -32,6 +32,7 @@ bench: deps-bench
 	$(BIN)/python -m bench.incidents
 	$(BIN)/python -m bench.live
 	$(BIN)/python -m bench.travel
+	$(BIN)/python -m bench.hotspots
 
 # Installs the Debian packages in $(1) that are not installed yet (apt-get update only when needed).
 define apt_ensure
