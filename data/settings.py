@@ -6,8 +6,9 @@ import hashlib
 import os
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
-from pydantic import AliasChoices, AwareDatetime, Field
+from pydantic import AliasChoices, AwareDatetime, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from data.limits import BOUNDARIES_FROM
@@ -118,6 +119,33 @@ class Settings(BaseSettings):
     travel_isochrone_cell_m: float = Field(default=100.0, gt=0)
     travel_max_concurrent: int = Field(default=2, ge=1)
     travel_queue_wait_s: float = Field(default=30.0, gt=0)
+
+    # Hot spots (geo/hotspots; `sitmap analyze hotspots|emerging`, /analyses/hotspots*): a hexagonal grid of
+    # cells hotspot_cell_m across (flat side to flat side = distance between neighbouring centres) in
+    # EPSG:hotspot_srid (VN-2000 / UTM 48N), clipped to the province; neighbours within hotspot_band_m of a
+    # cell's centre (the six touching hexagons at the default), communes by shared boundary or corner
+    # ("contiguity") or by centroids within hotspot_commune_band_m ("distance"). A run over fewer than
+    # hotspot_min_incidents incidents says so instead of classifying. Emerging runs: hotspot_months monthly
+    # bins ending with the last complete month, each bin's neighbourhood reaching hotspot_time_steps bins
+    # back; a bin counts as hot or cold at hotspot_emerging_confidence % (after the False Discovery Rate) and
+    # so must a trend. A month with fewer than hotspot_min_incidents_per_month incidents is not tested.
+    hotspot_cell_m: float = Field(default=2000.0, ge=200, le=50_000)
+    hotspot_band_m: float = Field(default=2100.0, gt=0)
+    hotspot_srid: int = 3405
+    hotspot_commune_neighbours: Literal["contiguity", "distance"] = "contiguity"
+    hotspot_commune_band_m: float = Field(default=20_000.0, gt=0)
+    hotspot_min_incidents: int = Field(default=30, ge=1)
+    hotspot_months: int = Field(default=24, ge=3, le=120)
+    hotspot_time_steps: int = Field(default=1, ge=0, le=12)
+    hotspot_emerging_confidence: int = Field(default=90, json_schema_extra={"enum": [90, 95, 99]})
+    hotspot_min_incidents_per_month: int = Field(default=10, ge=1)
+
+    @field_validator("hotspot_emerging_confidence")
+    @classmethod
+    def _confidence_level(cls, v: int) -> int:
+        if v not in (90, 95, 99):
+            raise ValueError("SITMAP_HOTSPOT_EMERGING_CONFIDENCE must be 90, 95 or 99 (per cent)")
+        return v
 
 
 @lru_cache

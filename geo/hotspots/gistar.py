@@ -31,6 +31,12 @@ def with_self(weights: sp.spmatrix) -> sp.csr_matrix:
     return w
 
 
+def neighbourhood(counts: np.ndarray, weights: sp.spmatrix) -> tuple[np.ndarray, np.ndarray]:
+    """Each cell's neighbourhood sum (self included) and neighbourhood size."""
+    w = with_self(weights)
+    return w @ np.asarray(counts, dtype=float), np.asarray(w.sum(axis=1)).ravel()
+
+
 def gi_star(counts: np.ndarray, weights: sp.spmatrix) -> np.ndarray:
     """Gi* z-scores of each cell (and slice): (local sum - expected) / its standard error under randomness.
 
@@ -54,6 +60,24 @@ def gi_star(counts: np.ndarray, weights: sp.spmatrix) -> np.ndarray:
 def p_values(z: np.ndarray) -> np.ndarray:
     """Two-sided p-values of z-scores under the normal distribution (NaN stays NaN)."""
     return 2.0 * stats.norm.sf(np.abs(z))
+
+
+def count_p_values(local: np.ndarray, total: np.ndarray, share: np.ndarray) -> np.ndarray:
+    """Two-sided exact p-values of neighbourhood counts ``local`` when each of ``total`` incidents falls in
+    the neighbourhood with probability ``share`` (binomial): the count model behind Gi*'s expectation.
+
+    Gi*'s normal approximation is far too confident when a neighbourhood expects only a few incidents
+    (one or two incidents in a quiet area reach z > 4); ``significance`` requires this test too.
+    """
+    local, total, share = (np.asarray(a, dtype=float) for a in (local, total, share))
+    upper = stats.binom.sf(local - 1, total, share)
+    lower = stats.binom.cdf(local, total, share)
+    return np.minimum(1.0, 2.0 * np.minimum(upper, lower))
+
+
+def significance(z: np.ndarray, local: np.ndarray, total: np.ndarray, share: np.ndarray) -> np.ndarray:
+    """p-values a cell's class rests on: the larger of Gi*'s normal p and the exact count p (NaN stays)."""
+    return np.where(np.isnan(z), np.nan, np.maximum(p_values(z), count_p_values(local, total, share)))
 
 
 def fdr_adjust(p: np.ndarray) -> np.ndarray:
