@@ -502,6 +502,52 @@ def analyze_refresh(
         typer.secho(f"note: {report.note}", fg=typer.colors.YELLOW)
 
 
+@analyze_app.command("designations", help="Evaluate the key-area rules (geo/designation/rules.yaml) on the current "
+                                         "data, write their proposals (status proposed, origin rule; a re-run on "
+                                         "unchanged data writes nothing) and show, unit by unit, where they differ "
+                                         "from the approved historical designations, and why.")
+def analyze_designations(
+    rules: Annotated[Path | None, typer.Option(help="Rule file; default geo/designation/rules.yaml.",
+                                               dir_okay=False)] = None,
+    until: Annotated[str | None, typer.Option(help="End of the window (ISO date/time, Asia/Ho_Chi_Minh); default "
+                                                   "the newest incident.")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Evaluate and report; write nothing.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON instead of text.")] = False,
+    output: Annotated[Path | None, typer.Option(help="Also write the JSON report to this file.",
+                                                dir_okay=False)] = None,
+) -> None:
+    from zoneinfo import ZoneInfo
+
+    import psycopg
+
+    from data.ops.designation_rules import NoCommunes, load, run
+    from geo.designation.rules import RuleError
+
+    end = None
+    if until:
+        try:
+            end = datetime.fromisoformat(until)
+        except ValueError:
+            _fail(f"--until {until!r} is not an ISO date or date-time (e.g. 2026-11-01)", 2)
+        end = end if end.tzinfo else end.replace(tzinfo=ZoneInfo("Asia/Ho_Chi_Minh"))
+    try:
+        ruleset = load(rules)
+        with psycopg.connect(_url()) as conn:
+            report = run(conn, ruleset, until=end, dry_run=dry_run)
+    except (RuleError, NoCommunes) as exc:
+        _fail(str(exc), 2)
+    doc = report.as_json()
+    if output is not None:
+        output.write_text(json.dumps(doc, ensure_ascii=False, indent=2, default=str) + "\n", encoding="utf-8")
+    if as_json:
+        typer.echo(json.dumps(doc, ensure_ascii=False, indent=2, default=str))
+    else:
+        for line in report.lines():
+            typer.echo(line)
+        if output is not None:
+            typer.echo(f"report written to {output}")
+
+
 def main() -> None:  # pragma: no cover - console entry for `python -m api.cli`
     app()
 
