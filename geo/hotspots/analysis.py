@@ -25,6 +25,8 @@ class Cells:
     outlines: np.ndarray          # shapely geometries in the grid's CRS (clipped to the area)
     weights: sp.csr_matrix        # binary neighbours, no self
     unit_ids: list[int | None] = field(default_factory=list)   # communes: the cell's admin_unit id
+    q: np.ndarray | None = None   # hexagons: axial coordinates (geo/hotspots/grid.py)
+    r: np.ndarray | None = None
 
     @property
     def neighbours(self) -> np.ndarray:
@@ -43,14 +45,22 @@ def hex_cells(area: shapely.Geometry, width_m: float, band_m: float) -> Cells:
     q, r, clipped = q[keep], r[keep], clipped[keep]
     x, y = grid.centres(q, r, width_m)
     return Cells(ids=grid.cell_ids(q, r), x=x, y=y, outlines=clipped,
-                 weights=weights.distance_band(x, y, band_m))
+                 weights=weights.distance_band(x, y, band_m), q=q, r=r)
 
 
 def hex_index(cells: Cells, x: np.ndarray, y: np.ndarray, width_m: float) -> np.ndarray:
     """Index into ``cells`` of the hexagon holding each point; -1 for a point outside every cell."""
+    assert cells.q is not None and cells.r is not None, "hex_index needs hexagonal cells"
+    # A dense (q, r) -> index table over the cells' range: one gather per point (1,000,000 in ~0.07 s).
+    qmin, rmin = int(cells.q.min()), int(cells.r.min())
+    table = np.full((int(cells.q.max()) - qmin + 1, int(cells.r.max()) - rmin + 1), -1, dtype=np.int64)
+    table[cells.q - qmin, cells.r - rmin] = np.arange(len(cells.ids))
     q, r = grid.cell_of(x, y, width_m)
-    lookup = pd.Series(np.arange(len(cells.ids)), index=pd.Index(cells.ids))
-    return lookup.reindex(grid.cell_ids(q, r)).fillna(-1).to_numpy(dtype=np.int64)
+    q, r = q - qmin, r - rmin
+    inside = (q >= 0) & (q < table.shape[0]) & (r >= 0) & (r < table.shape[1])
+    out = np.full(len(q), -1, dtype=np.int64)
+    out[inside] = table[q[inside], r[inside]]
+    return out
 
 
 def gi_star_frame(cells: Cells, cell_index: np.ndarray, min_incidents: int) -> tuple[pd.DataFrame, list[str]]:

@@ -54,8 +54,9 @@ def outlines(q: np.ndarray, r: np.ndarray, width_m: float) -> np.ndarray:
     cx, cy = centres(q, r, width_m)
     radius = width_m / SQRT3
     angles = np.deg2rad(30 + 60 * np.arange(6))
-    xs = cx[:, None] + radius * np.cos(angles)[None, :]
-    ys = cy[:, None] + radius * np.sin(angles)[None, :]
+    # Rounded to the millimetre so that neighbours share their corners exactly (contiguity, dissolving).
+    xs = np.round(cx[:, None] + radius * np.cos(angles)[None, :], 3)
+    ys = np.round(cy[:, None] + radius * np.sin(angles)[None, :], 3)
     ring = np.stack([xs, ys], axis=-1)
     ring = np.concatenate([ring, ring[:, :1, :]], axis=1)
     return polygons(ring)
