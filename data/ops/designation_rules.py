@@ -25,7 +25,7 @@ import psycopg
 
 from data import vocab
 from data.ops import audit
-from geo.designation.evaluate import NOT_EVALUATED, PROPOSED, Difference, Outcome, compare, evaluate, plain
+from geo.designation.evaluate import NOT_EVALUATED, PROPOSED, Difference, Outcome, compare, evaluate, plain, thresholds
 from geo.designation.rules import RuleSet, Statistic, load_rules
 from geo.travel.response import TZ
 
@@ -171,8 +171,10 @@ def basis(outcome: Outcome, ev: Evidence) -> dict[str, Any]:
     run = ev.hotspot_run
     named = sorted({c.statistic for c in r.conditions})
     return {
-        "rule": r.id, "kind": r.kind, "rule_text": {"en": r.text_en, "vi": r.text_vi}, "rule_definition": r.as_json(),
-        "conditions": [c.as_json() for c in outcome.conditions],
+        "rule": r.id, "kind": r.kind, "rule_text": r.text_en, "rule_text_vi": r.text_vi,
+        "rule_definition": r.as_json(),
+        # "criteria": the name data/designation_basis.py (the popup, the key-areas layer) reads the conditions by.
+        "criteria": [c.as_json() for c in outcome.conditions],
         "statistics": outcome.values,
         "definitions": {n: STATISTICS[n].description for n in named},
         "window": ev.window_json(),
@@ -219,6 +221,8 @@ class DesignationReport:
             "proposals": [{"rule": o.rule.id, "kind": o.rule.kind, "unit_id": o.unit_id, "code": o.code,
                            "name": o.name, "conditions": [c.as_json() for c in o.conditions]}
                           for o in self.outcomes if o.status == PROPOSED],
+            "statistics": [{k: plain(v) for k, v in row.items()} for row in ev.frame.to_dict("records")],
+            "thresholds": {f"{rid}[{i}]": plain(t) for (rid, i), t in thresholds(ev.frame, self.rules).items()},
             "historical_in_force_on": self.as_of, "comparison": self.summary,
             "differences": [d.as_json() for d in self.differences],
         }
