@@ -21,7 +21,7 @@ from data.permissions import Caller, communes_for, may
 
 log = logging.getLogger("sitmap.live")
 
-LIVE_LAYERS = ("incidents", "patrol-points", "stations")
+LIVE_LAYERS = ("incidents", "patrol-points", "stations", "key-areas")
 T = TypeVar("T")
 
 

@@ -58,12 +58,15 @@ PERMISSIONS: dict[str, Rule] = {
     "station.history": Rule(_ALL, False, "read a station's headquarters status history"),
     # Applies to whatever the caller may read at all, so its commune limit is that of the read.
     "personal.read": Rule(_FIELD, False, "read personal details: incident descriptions, reporters and assignees, "
-                                         "who changed a station's status, the layers' personal properties"),
+                                         "who changed a station's status or proposed and decided a designation, "
+                                         "the layers' personal properties"),
     "layer.restricted": Rule(_ALL, True, "see the restricted layers, their rows in the caller's communes"),
     "live.subscribe": Rule(_ALL, True, "follow the live stream of changes"),
     "alert.receive": Rule(_COMMAND, True, "receive the live stream's alerts of serious incidents"),
     "analysis.run": Rule(frozenset({"admin", "commander", "planner"}), True, "run analyses"),
-    "designation.approve": Rule(_COMMAND, True, "approve or reject key-area designations"),
+    "designation.propose": Rule(frozenset({"admin", "planner"}), True, "propose key-area designations and edit "
+                                                                        "open proposals"),
+    "designation.approve": Rule(_COMMAND, True, "approve, reject or revoke key-area designations"),
     "user.manage": Rule(frozenset({"admin"}), False, "manage users, today with the local CLI sitmap user"),
     "self.read": Rule(_ALL, False, "see one's own sign-in: user name, role, communes"),
 }

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from data import vocab
+from data import designation_basis, vocab
 from layers.model import Access, Layer, Prop, Style
 
 PUBLIC = Access(public=True)
@@ -220,17 +220,33 @@ LAYERS: tuple[Layer, ...] = (
     Layer(
         id="key-areas", order=70,
         title_vi="Địa bàn trọng điểm", title_en="Key areas",
-        description="Key-area designations (key and complex, drug key, safe, transformed); by default those in "
-                    "force today.",
+        description="Key-area designations (key and complex, drug key, safe, transformed) that are approved or "
+                    "proposed; by default those in force today (a proposal without dates counts as current). "
+                    "Rejected and revoked ones, and every step with its reason, are in a commune's history: "
+                    "GET /units/{id}/designations and GET /designations/{id}.",
         source="designation", geometry_type="MultiPolygon",
+        where="status IN ('proposed', 'approved')",
         properties=(
             terms_prop("kind", "designation_kinds", "Loại địa bàn", "Kind"),
             terms_prop("status", "designation_statuses", "Trạng thái", "Status"),
+            terms_prop("origin", "designation_origins", "Nguồn đề xuất", "Origin"),
+            Prop("rule", "string", "Tiêu chí", "Rule"),
             Prop("unit_id", "integer", "Xã, phường", "Commune"),
             UNIT_NAME,
             Prop("valid_from", "date", "Hiệu lực từ", "Valid from"),
             Prop("valid_to", "date", "Hiệu lực đến", "Valid to"),
             Prop("decided_at", "datetime", "Ngày quyết định", "Decided at"),
+            Prop("version", "integer", "Phiên bản", "Version", in_tiles=False),
+            Prop("basis_summary", "string", "Căn cứ (số liệu)", "Basis (statistics)",
+                 expr=designation_basis.summary_sql("basis"), filterable=False, in_tiles=False),
+            Prop("decision_reason", "string", "Lý do quyết định", "Decision reason", filterable=False,
+                 in_tiles=False),
+            Prop("revoke_reason", "string", "Lý do hủy bỏ", "Revocation reason", filterable=False, in_tiles=False),
+            # Who proposed and decided: personal details, like who changed a station's status.
+            Prop("proposed_by_name", "string", "Người đề xuất", "Proposed by", personal=True, filterable=False,
+                 in_tiles=False, expr="(SELECT p.username FROM app_user p WHERE p.id = proposed_by)"),
+            Prop("decided_by_name", "string", "Người quyết định", "Decided by", personal=True, filterable=False,
+                 in_tiles=False, expr="(SELECT p.username FROM app_user p WHERE p.id = decided_by)"),
         ),
         access=SIGNED_IN_BY_COMMUNE, tables=("designation",), time_start="valid_from", time_end="valid_to",
         default_current=True, minzoom=6, simplify_px=0.5,

@@ -226,6 +226,62 @@ def _analysis(name: str) -> Call:
     return call
 
 
+_drawn = iter(range(1, 10**6))
+
+
+def _square(where: str) -> dict:
+    """A small drawn area around the commune's point, a little apart from every other (approving one then
+    supersedes nothing: data/ops/designations.py ends only an approved one over the same area)."""
+    (x, y), d = IN_A if where == "own" else IN_B, next(_drawn) * 1e-5
+    ring = [[x + d, y], [x + d + 0.01, y], [x + d + 0.01, y + 0.01], [x + d, y + 0.01], [x + d, y]]
+    return {"type": "Polygon", "coordinates": [ring]}
+
+
+def _proposal(http, base, world, where, approved: bool = False) -> int:
+    r = http.post(f"{base}/designations", json={"kind": "drug_key", "geometry": _square(where)},
+                  headers=world.headers("admin"))
+    assert r.status_code == 201, r.text
+    did = r.json()["id"]
+    if approved:
+        r = http.post(f"{base}/designations/{did}/approve", json={"version": 1}, headers=world.headers("admin"))
+        assert r.status_code == 200, r.text
+    return did
+
+
+def _propose(http, base, world, who, where):
+    return _outcome(http.post(f"{base}/designations", json={"kind": "drug_key", "geometry": _square(where)},
+                              headers=world.headers(who)))
+
+
+def _designation_step(step: str) -> Call:
+    def call(http, base, world, who, where):
+        did = _proposal(http, base, world, where, approved=step == "revoke")
+        version = 2 if step == "revoke" else 1
+        if step == "edit":
+            r = http.patch(f"{base}/designations/{did}", json={"version": 1, "note": "x"}, headers=world.headers(who))
+        else:
+            r = http.post(f"{base}/designations/{did}/{step}", json={"version": version, "reason": "r"},
+                          headers=world.headers(who))
+        return _outcome(r)
+
+    return call
+
+
+def _designations(http, base, world, who, where):
+    _proposal(http, base, world, where)
+    return _outcome(http.get(f"{base}/designations", params={"commune": _where(world, where)[1]},
+                             headers=world.headers(who)), empty_is_scope=True)
+
+
+def _designation(http, base, world, who, where):
+    return _outcome(http.get(f"{base}/designations/{_proposal(http, base, world, where)}", headers=world.headers(who)))
+
+
+def _unit_designations(http, base, world, who, where):
+    unit = world.unit_a if where == "own" else world.unit_b
+    return _outcome(http.get(f"{base}/units/{unit}/designations", headers=world.headers(who)))
+
+
 # Every non-public route: the action it must declare and how to call it. A new route needs a line here.
 CALLS: dict[str, tuple[str, Call]] = {
     "POST /incidents": ("incident.create", _create),
@@ -245,6 +301,14 @@ CALLS: dict[str, tuple[str, Call]] = {
     "GET /analyses/access": ("analysis.run", _analysis("access")),
     "GET /analyses/savings": ("analysis.run", _analysis("savings")),
     "GET /analyses/responses": ("analysis.run", _analysis("responses")),
+    "POST /designations": ("designation.propose", _propose),
+    "PATCH /designations/{designation_id}": ("designation.propose", _designation_step("edit")),
+    "POST /designations/{designation_id}/approve": ("designation.approve", _designation_step("approve")),
+    "POST /designations/{designation_id}/reject": ("designation.approve", _designation_step("reject")),
+    "POST /designations/{designation_id}/revoke": ("designation.approve", _designation_step("revoke")),
+    "GET /designations": ("layer.restricted", _designations),
+    "GET /designations/{designation_id}": ("layer.restricted", _designation),
+    "GET /units/{unit_id}/designations": ("layer.restricted", _unit_designations),
 }
 
 

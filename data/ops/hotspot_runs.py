@@ -178,8 +178,22 @@ def _month_index(at: pd.Series, start: datetime) -> np.ndarray:
     return ((local.dt.year - s.year) * 12 + (local.dt.month - s.month)).to_numpy(dtype=np.int64)
 
 
+@dataclass
+class Computed:
+    report: RunReport
+    cells: analysis.Cells
+    frame: pd.DataFrame
+
+
 def run(conn: psycopg.Connection, p: HotspotParams, created_by: int | None = None) -> RunReport:
     """Compute and store one run (the caller commits); returns what it found."""
+    done = compute(conn, p)
+    done.report.run_id = _store(conn, p, done.report, done.cells, done.frame, created_by)
+    return done.report
+
+
+def compute(conn: psycopg.Connection, p: HotspotParams) -> Computed:
+    """One run's cells and results, read from the database, nothing written."""
     p.check()
     start, end = _window(conn, p)
     cells = (analysis.hex_cells(_area(conn, p.srid), p.cell_m, p.band_m) if p.cells == "hex"
@@ -203,8 +217,7 @@ def run(conn: psycopg.Connection, p: HotspotParams, created_by: int | None = Non
                        classes=frame["class"].value_counts().to_dict(),
                        patterns=frame["trend"].value_counts().to_dict() if "trend" in frame else {},
                        notes=notes)
-    report.run_id = _store(conn, p, report, cells, frame, created_by)
-    return report
+    return Computed(report, cells, frame)
 
 
 def _store(conn: psycopg.Connection, p: HotspotParams, report: RunReport, cells: analysis.Cells,
