@@ -13,6 +13,7 @@ from api.database import open_pool
 from api.routers import docs as docs_router
 from api.routers import health, incidents, live, map_layers, ogc_features, patrols, stations, tiles, travel
 from api.routers import designations as designations_router
+from api.routers import hotspots as hotspots_router
 from api.routers import signin as signin_router
 from api.routers import web as web_router
 from api.services import Services
@@ -55,7 +56,7 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
     app.include_router(tiles.router)
     app.include_router(map_layers.router)
     for router in (signin_router.router, incidents.router, patrols.router, stations.router, live.router,
-                   travel.router, designations_router.router):
+                   travel.router, designations_router.router, hotspots_router.router):
         app.include_router(router)
     docs_router.install(app)  # /docs, /redoc
     web_router.install(app)  # /static, /web/*, /search/units; the map answers browsers at /

@@ -137,7 +137,7 @@ def demo_load(
     if_empty: Annotated[bool, typer.Option("--if-empty", help="Do nothing when units are loaded.")] = False,
 ) -> None:
     from data.demo.loader import is_loaded, load_demo
-    from data.ops.travel_results import store_for_demo
+    from data.ops.demo_analyses import store_for_demo
 
     url = _url()
     if if_empty and is_loaded(url):
@@ -546,6 +546,74 @@ def analyze_designations(
             typer.echo(line)
         if output is not None:
             typer.echo(f"report written to {output}")
+
+
+CategoriesOpt = Annotated[str | None, typer.Option(help="Incident categories, comma-separated; default all.")]
+CellsOpt = Annotated[str, typer.Option(help="hex (a hexagonal grid) | commune (the 2025 communes)")]
+UntilOpt = Annotated[str | None, typer.Option(help="End of the window (ISO date/time, Asia/Ho_Chi_Minh when without "
+                                                   "an offset); default now (the last complete month for emerging).")]
+CellMOpt = Annotated[float | None, typer.Option("--cell-m", help="Hexagon width, m; default SITMAP_HOTSPOT_CELL_M.")]
+BandMOpt = Annotated[float | None, typer.Option("--band-m", help="Neighbours within this distance, m; default "
+                                                "SITMAP_HOTSPOT_BAND_M.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print the run report as JSON instead of text.")]
+
+
+def _hotspot_run(as_json: bool, **asked: object) -> None:
+    """Read the options as POST /analyses/hotspots reads its body (api/hotspot_request.py), run, store, commit."""
+    import psycopg
+    from pydantic import ValidationError
+
+    from api.hotspot_request import HotspotRequest
+    from data.ops.hotspot_runs import HotspotInputError, run
+
+    cats = asked.pop("categories")
+    if cats is not None:
+        asked["categories"] = [c.strip() for c in str(cats).split(",") if c.strip()]
+    try:
+        params = HotspotRequest(**{k: v for k, v in asked.items() if v is not None}).params()
+    except ValidationError as exc:
+        _fail("; ".join(f"--{'-'.join(str(p) for p in e['loc']).replace('_', '-') or 'options'}: "
+                        f"{e['msg'].removeprefix('Value error, ')}" for e in exc.errors()), 2)
+    except HotspotInputError as exc:
+        _fail(str(exc), 2)
+    try:
+        with psycopg.connect(_url()) as conn:
+            report = run(conn, params)
+    except HotspotInputError as exc:
+        _fail(str(exc), 2)
+    if as_json:
+        typer.echo(json.dumps(report.as_json(), ensure_ascii=False, indent=2, default=str))
+        return
+    for line in report.lines():
+        typer.echo(line)
+
+
+@analyze_app.command("hotspots", help="Getis-Ord Gi* hot and cold spots (FDR corrected) of the incidents in a "
+                                      "window, stored as a new hot-spot run: the latest run of its categories is "
+                                      "the hotspots layer; earlier runs stay at /hotspot-runs/{id}.")
+def analyze_hotspots(
+    categories: CategoriesOpt = None, cells: CellsOpt = "hex",
+    since: Annotated[str | None, typer.Option(help="Start of the window (ISO date/time, Asia/Ho_Chi_Minh); "
+                                                   "default a year before --until.")] = None,
+    until: UntilOpt = None, cell_m: CellMOpt = None, band_m: BandMOpt = None, as_json: JsonOpt = False,
+) -> None:
+    _hotspot_run(as_json, analysis="gi_star", categories=categories, cells=cells, since=since, until=until,
+                 cell_m=cell_m, band_m=band_m)
+
+
+@analyze_app.command("emerging", help="Emerging hot spots (monthly Gi* slices and a Mann-Kendall trend per cell, "
+                                      "ArcGIS's 17 patterns), stored as a new run: the latest of its categories is "
+                                      "the emerging-hotspots layer.")
+def analyze_emerging(
+    categories: CategoriesOpt = None, cells: CellsOpt = "hex", until: UntilOpt = None,
+    months: Annotated[int | None, typer.Option(help="Monthly bins before --until; default SITMAP_HOTSPOT_MONTHS.")
+                      ] = None,
+    confidence: Annotated[int | None, typer.Option(help="90 | 95 | 99 (per cent); default "
+                                                   "SITMAP_HOTSPOT_EMERGING_CONFIDENCE.")] = None,
+    cell_m: CellMOpt = None, band_m: BandMOpt = None, as_json: JsonOpt = False,
+) -> None:
+    _hotspot_run(as_json, analysis="emerging", categories=categories, cells=cells, until=until, months=months,
+                 confidence=confidence, cell_m=cell_m, band_m=band_m)
 
 
 def main() -> None:  # pragma: no cover - console entry for `python -m api.cli`

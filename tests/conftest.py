@@ -81,7 +81,7 @@ def client(world, make_client):
 @pytest.fixture(scope="session")
 def demo_template(cluster: Cluster, schema_template: str) -> str:
     from data.demo.loader import load_demo
-    from data.ops.travel_results import store_for_demo
+    from data.ops.demo_analyses import store_for_demo
 
     url = clone_database(cluster, schema_template, "demo_template")
     # As `sitmap demo load`: the travel analyses are stored at the end, so the travel layers are filled.

@@ -83,8 +83,8 @@ def _optional(module: str, attr: str):
 
 
 # Run at the end of a load with the loaded database and the demo's end; returns counts for the report. The
-# callers (the CLI's `sitmap demo load`, the tests' demo fixture) pass data.ops.travel_results.store_for_demo
-# so the travel layers are filled: data.demo may not import data.ops, its neighbour on the same floor.
+# callers (the CLI's `sitmap demo load`, the tests' demo fixture) pass data.ops.demo_analyses.store_for_demo
+# so the travel and hot-spot layers are filled: data.demo may not import data.ops, its neighbour on the same floor.
 Finish = Callable[[psycopg.Connection, datetime], Mapping[str, int]]
 
 

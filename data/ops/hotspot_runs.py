@@ -259,3 +259,23 @@ def _plain(v: object) -> object:
     if isinstance(v, (float, np.floating)):
         return float(v) if np.isfinite(v) else None
     return v
+
+
+# The runs the demo load stores, so that the hot-spot layers show something on a fresh `make run`.
+DEMO_RUNS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+    *(("gi_star", "hex", (c,)) for c in ("drugs", "theft", "illegal_border_crossing")),
+    ("gi_star", "hex", ()),
+    ("gi_star", "commune", ()),
+    *(("emerging", "hex", (c,)) for c in ("drugs", "theft", "illegal_border_crossing")),
+    ("emerging", "hex", ()),
+)
+
+
+def store_for_demo(conn: psycopg.Connection, until: datetime) -> dict[str, int]:
+    """The demo's hot-spot runs (DEMO_RUNS) with the settings' parameters, ending at the demo's end."""
+    out = {}
+    for analysis_, cells, categories in DEMO_RUNS:
+        report = run(conn, HotspotParams.defaults(analysis=analysis_, cells=cells, categories=categories,
+                                                  until=until))
+        out[f"hotspots {analysis_} {cells} {report.category}"] = report.cell_count
+    return out
