@@ -282,6 +282,33 @@ def _unit_designations(http, base, world, who, where):
     return _outcome(http.get(f"{base}/units/{unit}/designations", headers=world.headers(who)))
 
 
+HOTSPOT_BODY = {"categories": ["drugs"], "until": "2026-06-01T00:00:00+07:00"}
+
+
+def _hotspot_run_id(world: World) -> int:
+    """Once per world: a stored hot-spot run (over no incidents) for the read routes to find."""
+    from data.ops.hotspot_runs import HotspotParams, run
+
+    with psycopg.connect(world.url) as conn:
+        found = conn.execute("SELECT min(id) FROM hotspot_run").fetchone()[0]
+        if found is None:
+            found = run(conn, HotspotParams.defaults(categories=("drugs",))).run_id
+    return found
+
+
+def _hotspots_post(http, base, world, who, where):
+    body = {**HOTSPOT_BODY, "commune": _where(world, where)[1]}
+    return _outcome(http.post(f"{base}/analyses/hotspots", json=body, headers=world.headers(who)))
+
+
+def _hotspot_read(path: str) -> Call:
+    def call(http, base, world, who, where):
+        url = base + path.format(run_id=_hotspot_run_id(world))
+        return _outcome(http.get(url, params={"commune": _where(world, where)[1]}, headers=world.headers(who)))
+
+    return call
+
+
 # Every non-public route: the action it must declare and how to call it. A new route needs a line here.
 CALLS: dict[str, tuple[str, Call]] = {
     "POST /incidents": ("incident.create", _create),
@@ -309,6 +336,10 @@ CALLS: dict[str, tuple[str, Call]] = {
     "GET /designations": ("layer.restricted", _designations),
     "GET /designations/{designation_id}": ("layer.restricted", _designation),
     "GET /units/{unit_id}/designations": ("layer.restricted", _unit_designations),
+    "POST /analyses/hotspots": ("analysis.run", _hotspots_post),
+    "GET /hotspot-runs": ("layer.restricted", _hotspot_read("/hotspot-runs")),
+    "GET /hotspot-runs/{run_id}": ("layer.restricted", _hotspot_read("/hotspot-runs/{run_id}")),
+    "GET /hotspot-runs/{run_id}/cells": ("layer.restricted", _hotspot_read("/hotspot-runs/{run_id}/cells")),
 }
 
 
