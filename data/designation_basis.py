@@ -5,11 +5,14 @@ key-areas layer (``summary_sql``), both from the keys declared here.
 The keys read, in the order they are looked for (a basis may hold any subset; unknown keys are kept out of
 the statistics only when they are not numbers):
 
-- ``rule_text`` or a text ``rule`` or ``description``: what the rule says, in words;
+- ``rule_text`` or a text ``rule`` or ``description``: what the rule says, in words (``rule_text_vi`` in
+  Vietnamese beside it);
 - ``window`` or ``period``: ``[from, to]`` or ``{"from"|"start", "to"|"end"}`` (ISO dates);
 - ``hotspot_run_id`` (or ``hotspot_run``: an id or ``{"id": ...}``), null when no hot-spot run existed;
 - ``incidents_generated``: whether the incidents counted were generated (the demo's are);
-- statistics, either ``criteria`` (or ``checks``): a list of ``{name|statistic, value, threshold, op, met}``,
+- statistics, either ``criteria`` (or ``checks``): a list of ``{name|statistic, value, threshold, op,
+  met|passed, quantile, reason}`` (data/ops/designation_rules.py writes these, with ``definitions`` of each
+  statistic in words),
   or ``values: {name: number}`` beside ``thresholds: {name: number | {"op", "value"}}``, or else every
   top-level number or boolean of the basis (the demo's historical rows: incidents, population, rank, ...).
 
@@ -26,7 +29,7 @@ RUN_KEYS = ("hotspot_run_id", "hotspot_run")
 LIST_KEYS = ("criteria", "checks")
 # Keys that are never statistics themselves.
 RESERVED = frozenset({*TEXT_KEYS, *WINDOW_KEYS, *RUN_KEYS, *LIST_KEYS, "values", "thresholds",
-                      "incidents_generated", "notes", "note", "categories"})
+                      "incidents_generated", "notes", "note", "categories", "rule_text_vi", "definitions"})
 
 
 def _window(raw: Any) -> dict[str, Any] | None:
@@ -60,7 +63,8 @@ def statistics(basis: dict[str, Any]) -> list[dict[str, Any]]:
                 threshold, op = _threshold(c.get("threshold"))
                 out.append({"name": str(c.get("name", c.get("statistic", "?"))), "value": c.get("value"),
                             "threshold": threshold, "op": c.get("op", op),
-                            "met": c.get("met", c.get("passed"))})
+                            "met": c.get("met", c.get("passed")), "quantile": c.get("quantile"),
+                            "reason": c.get("reason")})
             return out
     values = basis.get("values")
     thresholds = basis.get("thresholds") if isinstance(basis.get("thresholds"), dict) else {}
@@ -69,7 +73,8 @@ def statistics(basis: dict[str, Any]) -> list[dict[str, Any]]:
     out = []
     for name in sorted(values):
         threshold, op = _threshold(thresholds.get(name))
-        out.append({"name": name, "value": values[name], "threshold": threshold, "op": op, "met": None})
+        out.append({"name": name, "value": values[name], "threshold": threshold, "op": op, "met": None,
+                    "quantile": None, "reason": None})
     return out
 
 
@@ -84,18 +89,25 @@ def normalise(basis: dict[str, Any] | None) -> dict[str, Any]:
         run = run.get("id")
     generated = basis.get("incidents_generated")
     notes = basis.get("notes", basis.get("note"))
-    return {"rule_text": text, "window": window, "hotspot_run_id": run, "hotspot_run_stated": run_stated,
+    definitions = basis.get("definitions") if isinstance(basis.get("definitions"), dict) else {}
+    vi = basis.get("rule_text_vi")
+    return {"rule_text": text, "rule_text_vi": vi if isinstance(vi, str) else None, "window": window,
+            "hotspot_run_id": run, "hotspot_run_stated": run_stated,
             "incidents_generated": generated if isinstance(generated, bool) else None,
             "categories": basis.get("categories") if isinstance(basis.get("categories"), list) else None,
             "statistics": statistics(basis),
+            "definitions": {k: v for k, v in definitions.items() if isinstance(v, str)},
             "notes": [notes] if isinstance(notes, str) else [n for n in notes or [] if isinstance(n, str)]}
 
 
 def summary_sql(col: str = "basis") -> str:
     """SQL of a one-line summary of the basis column ``col`` (trusted name): the statistics with their
     thresholds, the window, the hot-spot run, whether the incidents were generated. NULL for an empty basis."""
-    stats_list = f"""(SELECT string_agg((c->>'name') || ' ' || coalesce(c->>'value', '?')
-                                 || coalesce(' (' || coalesce(c->>'op', '') || ' ' || (c->>'threshold') || ')', ''),
+    stats_list = f"""(SELECT string_agg(coalesce(c->>'name', c->>'statistic', '?') || ' '
+                                 || coalesce(c->>'value', '?')
+                                 || coalesce(' (' || coalesce(c->>'op', '') || ' ' || (c->>'threshold') || ')', '')
+                                 || CASE coalesce(c->'met', c->'passed') WHEN 'true'::jsonb THEN ': met'
+                                    WHEN 'false'::jsonb THEN ': not met' ELSE '' END,
                                  ', ')
                         FROM jsonb_array_elements(coalesce({col}->'criteria', {col}->'checks')) c
                        WHERE jsonb_typeof(c) = 'object')"""  # noqa: S608 (trusted column name)

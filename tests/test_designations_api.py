@@ -76,7 +76,7 @@ def test_propose_edit_approve_revoke_each_step_audited_and_versioned(client, wor
     assert r.headers["location"] == f"/designations/{did}"
     assert (d["status"], d["origin"], d["version"], d["unit_code"]) == ("proposed", "planner", 1, "T001")
     assert d["reason"]["statistics"][0] == {"name": "drug_per_1000", "value": 4.2, "threshold": 2.5, "op": None,
-                                            "met": None}
+                                            "met": None, "quantile": None, "reason": None}
     assert d["reason"]["hotspot_run_id"] == 7 and d["reason"]["incidents_generated"] is True
     r = client.patch(f"/designations/{did}", json={"version": 1, "note": "đã xác minh", "valid_from": "2026-01-01"},
                      headers=world.headers("planner"))
@@ -403,6 +403,37 @@ def test_the_popup_route_says_why_by_kind_and_status(client, world):
     assert proposed["allowed_steps"] == ["approve", "reject"]
     assert client.get(f"/units/{world.unit_a}/designations",
                       headers=world.headers("planner")).json()["items"][1]["allowed_steps"] == ["edit"]
+
+
+# The shape data/ops/designation_rules.py writes (conditions as criteria, the window as start/end).
+RULE_BASIS = {
+    "rule": "drug_key_rate_hotspots", "kind": "drug_key", "rule_text": "Drug incidents per 1,000 in the top third",
+    "rule_text_vi": "Số vụ ma túy trên 1.000 dân thuộc nhóm một phần ba cao nhất",
+    "criteria": [{"statistic": "drug_incidents_per_1000", "op": ">=", "value": 6.5, "threshold": 3.1,
+                  "quantile": "2/3", "passed": True, "evaluated": True, "reason": None},
+                 {"statistic": "drug_hotspot_share", "op": ">=", "value": None, "threshold": 0.2, "quantile": None,
+                  "passed": None, "evaluated": False, "reason": "no hot-spot run for drugs"}],
+    "statistics": {"drug_incidents_per_1000": 6.5, "population": 5200},
+    "definitions": {"drug_incidents_per_1000": "drug incidents per 1,000 residents in the window"},
+    "window": {"start": "2025-11-01", "end": "2026-11-01", "months": 12, "end_is": "newest incident"},
+    "hotspot_run_id": None, "hotspot_run": None, "incidents_generated": True, "note": "computed on generated data"}
+
+
+def test_a_rules_basis_reads_as_its_conditions(client, world):
+    did = _insert(world, status="proposed", origin="rule", rule="drug_key_rate_hotspots",
+                  basis=json.dumps(RULE_BASIS))
+    why = client.get(f"/designations/{did}", headers=world.headers("commander")).json()["reason"]
+    assert (why["rule_text_vi"], why["window"]) == (RULE_BASIS["rule_text_vi"], {"from": "2025-11-01",
+                                                                                  "to": "2026-11-01"})
+    assert (why["hotspot_run_stated"], why["hotspot_run_id"], why["incidents_generated"]) == (True, None, True)
+    assert [(c["name"], c["value"], c["op"], c["threshold"], c["met"], c["quantile"]) for c in why["statistics"]] == [
+        ("drug_incidents_per_1000", 6.5, ">=", 3.1, True, "2/3"), ("drug_hotspot_share", None, ">=", 0.2, None, None)]
+    assert why["statistics"][1]["reason"] == "no hot-spot run for drugs"
+    assert why["notes"] == ["computed on generated data"]
+    p = client.get(f"/collections/key-areas/items/{did}", headers=world.headers("commander")).json()["properties"]
+    assert p["basis_summary"] == ("drug_incidents_per_1000 6.5 (>= 3.1): met, drug_hotspot_share ? (>= 0.2); "
+                                  "window 2025-11-01–2026-11-01; no hot-spot run; incidents generated")
+    assert p["rule"] == "drug_key_rate_hotspots" and p["origin"] == "rule"
 
 
 def test_the_key_areas_layer_shows_status_kind_origin_and_the_basis(client, world):
