@@ -241,3 +241,34 @@ def test_the_cli_runs_stores_and_prints_the_run_and_refuses_bad_options(planted)
         assert bad.returncode == 2 and words in bad.stderr, (args, bad.stderr)
     with psycopg.connect(url) as conn:
         assert conn.execute("SELECT count(*) FROM hotspot_run").fetchone()[0] == 2
+
+
+def test_a_run_finding_every_analysis_slot_busy_is_503_with_retry_after_and_stores_nothing(world, make_client):
+    import threading
+    import time
+
+    client = make_client(world.url, travel_max_concurrent=1, travel_queue_wait_s=0.2)
+    runner = client.app.state.services.analyses
+    release, started = threading.Event(), threading.Event()
+
+    def hold(conn):  # occupies the worker's only analysis slot until released
+        started.set()
+        release.wait(60)
+
+    holder = threading.Thread(target=lambda: client.portal.call(runner.run, hold))
+    holder.start()
+    try:
+        assert started.wait(30), "the holding work never started"
+        busy = _post(client, world, **GI)
+    finally:
+        release.set()
+        holder.join(timeout=60)
+    assert busy.status_code == 503 and busy.headers["content-type"] == PROBLEM, busy.text
+    assert int(busy.headers["Retry-After"]) > 0 and "already running" in busy.json()["detail"]
+    deadline = time.monotonic() + 30
+    while runner._queue.borrowed_tokens:  # the slot frees once the holder returns
+        assert time.monotonic() < deadline
+        time.sleep(0.01)  # polling for the condition, not synchronising by a fixed wait
+    with psycopg.connect(world.url) as conn:
+        assert conn.execute("SELECT count(*) FROM hotspot_run").fetchone()[0] == 0
+    assert _post(client, world, **GI).status_code == 201
