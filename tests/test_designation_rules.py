@@ -239,7 +239,14 @@ def audits(conn: psycopg.Connection) -> list[tuple]:
                         "ORDER BY id").fetchall()
 
 
+def drop_drug_runs(url: str) -> None:
+    """Start without any drug hot-spot run, whatever the demo load stored."""
+    with psycopg.connect(url) as conn:
+        conn.execute("DELETE FROM hotspot_run WHERE category = 'drugs'")
+
+
 def test_cli_writes_proposals_once_and_updates_a_changed_basis(demo_db_rw, tmp_path: Path):
+    drop_drug_runs(demo_db_rw)
     out = tmp_path / "report.json"
     first = sitmap(demo_db_rw, "--output", str(out))
     assert first.returncode == 0, first.stderr
@@ -259,7 +266,9 @@ def test_cli_writes_proposals_once_and_updates_a_changed_basis(demo_db_rw, tmp_p
     for _id, version, basis, kind, generated, same_geom in got.values():
         assert version == 1 and kind == "key_complex" and generated is True and same_geom is True
         assert basis["rule"] == "key_complex_border_serious" and basis["incidents_generated"] is True
-        assert basis["hotspot_run_id"] is None and basis["window"]["months"] == 12
+        # The border rule reads no hot-spot statistic: its basis names no run (a new run leaves it alone).
+        assert "hotspot_run_id" not in basis and basis["window"]["months"] == 12
+        assert set(basis["statistics"]) == {"on_border", "serious_or_worse_incidents"}
         assert basis["window"]["end_is"] == "newest incident" and "Commune on the national border" in basis["rule_text"]
         crit = {c["statistic"]: c for c in basis["criteria"]}
         assert crit["on_border"]["value"] is True and crit["on_border"]["passed"] is True
@@ -308,26 +317,33 @@ def test_cli_writes_proposals_once_and_updates_a_changed_basis(demo_db_rw, tmp_p
     assert last[2] == f"designation:{new[0]}" and last[3]["change"] == "updated" and last[3]["version"] == 2
 
 
+def add_drug_run(conn: psycopg.Connection, created: str, classes: dict[str, list[str]]) -> int:
+    """A Gi* hex run for drugs as the hot-spot runner stores one: cells whose commune the trigger sets."""
+    rid = conn.execute("INSERT INTO hotspot_run (method, cell_size_m, category, categories, analysis, cells, "
+                       "created_at, period_end, incidents_generated) VALUES ('gi_star', 2000, 'drugs', "
+                       "'{drugs}', 'gi_star', 'hex', %s, %s, true) RETURNING id",
+                       [created, created]).fetchone()[0]
+    for code, cells in classes.items():
+        for i, cls in enumerate(cells):
+            conn.execute(
+                "INSERT INTO hotspot_cell (run_id, cell, count, \"class\", geom) SELECT %s, %s, 1, %s, "
+                "ST_Multi(ST_Expand(ST_PointOnSurface(geom), 0.0005)) FROM admin_unit "
+                "WHERE era = '2025' AND code = %s", [rid, f"{code}-{i}", cls, code])
+    return rid
+
+
 def test_drug_rule_uses_the_latest_hotspot_run(demo_db_rw):
     """A drug hot-spot run (written as the hot-spot runner would: cells whose commune the trigger sets) makes
     the drug rule evaluable; the share is read from the latest run only."""
+    drop_drug_runs(demo_db_rw)
     with psycopg.connect(demo_db_rw) as conn:
         stats = pd.DataFrame(json.loads(sitmap(demo_db_rw, "--json", "--dry-run").stdout)["statistics"])
         top = stats.sort_values("drug_incidents_per_1000", ascending=False)["code"].tolist()
         hot, cool = top[0], top[1]  # both in the top third by drug rate
 
         def add_run(created: str, classes: dict[str, list[str]]) -> int:
-            rid = conn.execute("INSERT INTO hotspot_run (method, cell_size_m, category, categories, analysis, cells, "
-                               "created_at, period_end, incidents_generated) VALUES ('gi_star', 2000, 'drugs', "
-                               "'{drugs}', 'gi_star', 'hex', %s, %s, true) RETURNING id",
-                               [created, created]).fetchone()[0]
-            for code, cells in classes.items():
-                for i, cls in enumerate(cells):
-                    conn.execute(
-                        "INSERT INTO hotspot_cell (run_id, cell, count, \"class\", geom) SELECT %s, %s, 1, %s, "
-                        "ST_Multi(ST_Expand(ST_PointOnSurface(geom), 0.0005)) FROM admin_unit "
-                        "WHERE era = '2025' AND code = %s", [rid, f"{code}-{i}", cls, code])
-            return rid
+            return add_drug_run(conn, created, classes)
+
 
         # An older run that would make both communes hot, then the latest: 2 of 5 hot (40 %) and 1 of 10 (10 %).
         add_run("2026-10-01", {hot: ["hot_99"] * 5, cool: ["hot_99"] * 10})
@@ -363,12 +379,29 @@ def test_drug_rule_uses_the_latest_hotspot_run(demo_db_rw):
     # The 2/3 quantile of the 45 rates, computed here with the pandas default.
     assert crit["drug_incidents_per_1000"]["threshold"] == pytest.approx(
         stats["drug_incidents_per_1000"].quantile(2 / 3), abs=1e-6)
+    assert basis["statistics"] == {"drug_incidents_per_1000": crit["drug_incidents_per_1000"]["value"],
+                                   "drug_incidents": n, "population": pop, "drug_hotspot_share": 0.4,
+                                   "hex_cells": 5, "drug_hotspot_cells": 2}
     # A commune of the top third without any cell of the run: not evaluated, with the reason.
     other = next(c for c in top[2:15] if c not in (hot, cool))
     diff = next(d for d in report["differences"] if d["code"] == other and d["kind"] == "drug_key")
     assert diff["rules"] == "not_evaluated"
     assert ("drug_hotspot_share: not evaluated: no hex cell of the hot-spot run lies in the commune"
             in diff["reasons"][0])
+
+    # A newer run with the same cells: the drug proposal records the new run (version 2); the border rule's
+    # proposals, which read no hot spots, stay as they were.
+    with psycopg.connect(demo_db_rw) as conn:
+        before = proposals(conn)
+        newer = add_drug_run(conn, "2026-10-25", {hot: ["hot_99", "hot_95", "hot_90", "not_significant",
+                                                        "cold_95"], cool: ["hot_95"] + ["not_significant"] * 9})
+    again = sitmap(demo_db_rw)
+    assert again.returncode == 0, again.stderr
+    with psycopg.connect(demo_db_rw) as conn:
+        after = proposals(conn)
+    assert set(after) == set(before)
+    assert {k for k in after if after[k][1] != before[k][1]} == {(hot, "drug_key_rate_hotspots")}
+    assert after[(hot, "drug_key_rate_hotspots")][2]["hotspot_run_id"] == newer
 
 
 def test_difference_report_names_units_and_reasons(demo_db_rw):

@@ -49,7 +49,7 @@ STATISTICS: dict[str, Statistic] = {s.name: s for s in (
     Statistic("incidents", "incidents of any category in the window", "incidents"),
     Statistic("drug_incidents", "incidents of category drugs in the window", "incidents"),
     Statistic("drug_incidents_per_1000", "drug incidents in the window per 1,000 residents", "per 1,000 residents",
-              when_missing="the commune has no population figure"),
+              when_missing="the commune has no population figure", inputs=("drug_incidents", "population")),
     Statistic("serious_or_worse_incidents", f"incidents of severity {', '.join(SERIOUS_OR_WORSE)} in the window",
               "incidents"),
     Statistic("very_serious_or_worse_incidents",
@@ -59,13 +59,17 @@ STATISTICS: dict[str, Statistic] = {s.name: s for s in (
     Statistic("drug_hotspot_cells", f"of those, the cells classed {' or '.join(HOT_CLASSES)}", "cells",
               when_missing=NO_HOTSPOT_RUN),
     Statistic("drug_hotspot_share", "drug_hotspot_cells / hex_cells", "share",
-              when_missing="no hex cell of the hot-spot run lies in the commune"),
+              when_missing="no hex cell of the hot-spot run lies in the commune",
+              inputs=("hex_cells", "drug_hotspot_cells")),
     Statistic("patrol_points", "patrol points of the commune", "points"),
     Statistic("patrol_points_overdue",
               "patrol points not visited on time at the end of the window: no accepted visit within their visit "
               "interval before it (data/ops/patrols.py's overdue, at the window's end instead of now)", "points",
-              when_missing="the commune has no patrol point"),
+              when_missing="the commune has no patrol point", inputs=("patrol_points",)),
 )}
+# The statistics read from the hot-spot run: a rule naming one records the run; the others do not, so a new
+# hot-spot run leaves their proposals (and versions) alone.
+HOTSPOT_STATISTICS = frozenset({"hex_cells", "drug_hotspot_cells", "drug_hotspot_share"})
 
 STATS_SQL = f"""
 WITH u AS (
@@ -166,21 +170,26 @@ GENERATED_NOTE = ("computed on generated incidents (the demo's), not a finding: 
 
 def basis(outcome: Outcome, ev: Evidence) -> dict[str, Any]:
     """Everything a proposal rests on, for a reader to check: the rule, each condition with its value,
-    threshold and result, every statistic of the commune, the window, the hot-spot run, whether generated."""
+    threshold and result, the statistics it named and those they are computed from, the window, the hot-spot
+    run (for a rule on hot spots), whether the incidents are generated. Nothing else: a change elsewhere
+    (another statistic, a hot-spot run a rule does not read) leaves the basis, and so the proposal, alone."""
     r = outcome.rule
     run = ev.hotspot_run
     named = sorted({c.statistic for c in r.conditions})
+    shown = sorted({*named, *(i for n in named for i in STATISTICS[n].inputs)})
+    hotspots = {} if HOTSPOT_STATISTICS.isdisjoint(shown) else {
+        "hotspot_run_id": run["id"] if run else None,
+        "hotspot_run": None if run is None else {k: plain(v.isoformat() if isinstance(v, datetime) else v)
+                                                 for k, v in run.items()}}
     return {
         "rule": r.id, "kind": r.kind, "rule_text": r.text_en, "rule_text_vi": r.text_vi,
         "rule_definition": r.as_json(),
         # "criteria": the name data/designation_basis.py (the popup, the key-areas layer) reads the conditions by.
         "criteria": [c.as_json() for c in outcome.conditions],
-        "statistics": outcome.values,
-        "definitions": {n: STATISTICS[n].description for n in named},
+        "statistics": {n: outcome.values.get(n) for n in shown},
+        "definitions": {n: STATISTICS[n].description for n in shown},
         "window": ev.window_json(),
-        "hotspot_run_id": run["id"] if run else None,
-        "hotspot_run": None if run is None else {k: plain(v.isoformat() if isinstance(v, datetime) else v)
-                                                 for k, v in run.items()},
+        **hotspots,
         "incidents_generated": ev.incidents_generated,
         **({"note": GENERATED_NOTE} if ev.incidents_generated else {}),
     }

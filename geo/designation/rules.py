@@ -45,6 +45,7 @@ class Statistic:
     unit: str = ""
     boolean: bool = False
     when_missing: str = "no value for this commune"
+    inputs: tuple[str, ...] = ()  # the statistics it is computed from, shown beside it
 
 
 @dataclass(frozen=True)
