@@ -10,9 +10,9 @@ from fastapi import FastAPI
 from api import audit_refusals, headers, nul_guard, openapi30, problems, resilience, security
 from api.body_limit import BodyLimitMiddleware
 from api.database import open_pool
+from api.routers import designations as designations_router
 from api.routers import docs as docs_router
 from api.routers import health, incidents, live, map_layers, ogc_features, patrols, stations, tiles, travel
-from api.routers import designations as designations_router
 from api.routers import hotspots as hotspots_router
 from api.routers import signin as signin_router
 from api.routers import web as web_router
