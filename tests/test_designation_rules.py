@@ -316,6 +316,30 @@ def test_cli_writes_proposals_once_and_updates_a_changed_basis(demo_db_rw, tmp_p
     assert new[2]["statistics"]["serious_or_worse_incidents"] == n + 1
     assert last[2] == f"designation:{new[0]}" and last[3]["change"] == "updated" and last[3]["version"] == 2
 
+    # A commander rejects that proposal: the same statistics do not propose it again.
+    with psycopg.connect(demo_db_rw) as conn:
+        conn.execute("UPDATE designation SET status = 'rejected', decision_reason = 'test' WHERE id = %s", [new[0]])
+    fourth = sitmap(demo_db_rw)
+    assert fourth.returncode == 0, fourth.stderr
+    assert (f"0 new, 0 with a changed basis (version bumped), {len(got) - 1} unchanged, 1 already decided"
+            in fourth.stdout)
+    # Another commune falls below the threshold: its open proposal stays, reported as no longer supported.
+    weakest = min((k for k in got if k[0] != code),
+                  key=lambda k: got[k][2]["statistics"]["serious_or_worse_incidents"])
+    with psycopg.connect(demo_db_rw) as conn:
+        conn.execute("UPDATE incident SET severity = 'less_serious' WHERE id IN (SELECT i.id FROM incident i "
+                     "JOIN admin_unit u ON u.id = i.unit_id WHERE u.era = '2025' AND u.code = %s "
+                     "AND i.severity = 'serious' AND i.occurred_at BETWEEN %s AND %s)",
+                     [weakest[0], basis["window"]["start"], basis["window"]["end"]])
+        total = conn.execute("SELECT count(*) FROM designation").fetchone()[0]
+    fifth = sitmap(demo_db_rw)
+    assert fifth.returncode == 0, fifth.stderr
+    assert "open rule proposals the rules no longer support (1; left for a commander to reject): " \
+           f"{weakest[0]} key_complex (key_complex_border_serious)" in fifth.stdout
+    with psycopg.connect(demo_db_rw) as conn:
+        assert conn.execute("SELECT count(*) FROM designation").fetchone()[0] == total
+        assert proposals(conn)[weakest][1] == 1
+
 
 def add_drug_run(conn: psycopg.Connection, created: str, classes: dict[str, list[str]]) -> int:
     """A Gi* hex run for drugs as the hot-spot runner stores one: cells whose commune the trigger sets."""
