@@ -1,5 +1,6 @@
 """What the demo load runs at its end (``load_demo(..., then=store_for_demo)``): the stored travel analyses
-and the hot-spot runs the layers draw, so that a fresh `make run` shows every analysis layer filled."""
+and the hot-spot runs the layers draw, then the key-area rules on that evidence, so that a fresh `make run`
+shows every analysis layer filled and the communes the rules would designate (as proposals)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,11 @@ from datetime import datetime
 
 import psycopg
 
-from data.ops import hotspot_runs, travel_results
+from data.ops import designation_rules, hotspot_runs, travel_results
 
 
 def store_for_demo(conn: psycopg.Connection, until: datetime) -> dict[str, int]:
-    return {**travel_results.store_for_demo(conn, until), **hotspot_runs.store_for_demo(conn, until)}
+    counts = {**travel_results.store_for_demo(conn, until), **hotspot_runs.store_for_demo(conn, until)}
+    report = designation_rules.run(conn, until=until)
+    counts["designation proposals"] = sum(1 for o in report.outcomes if o.status == "proposed")
+    return counts
