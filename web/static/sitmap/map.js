@@ -8,7 +8,8 @@
   // No vocabulary tables here: /layers names each property's vocabulary and the page's config holds the
   // labels of every vocabulary (web/i18n.py), so popups, legends and feeds say what the server says.
   // The event kinds of /live (api/routers/live.py).
-  var LIVE_KINDS = ["incident_created", "incident_updated", "alert", "patrol_visit", "station_status", "message"];
+  var LIVE_KINDS = ["incident_created", "incident_updated", "alert", "patrol_visit", "station_status", "designation",
+    "message"];
   var PALETTE = ["#d62728", "#1f77b4", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf",
     "#bcbd22", "#7f7f7f"];
 
@@ -129,10 +130,12 @@
       return "<tr><th>" + S.escapeHtml(keyLabel(l, k)) + "</th><td>" +
         S.escapeHtml(valueLabel(l ? l.id : "", k, props[k])) + "</td></tr>";
     }).join("");
+    // A commune's key-area designations and why (designations.js fills it once the popup is open).
+    var extra = window.SitmapDesignations && l ? SitmapDesignations.placeholder(l.id, props) : "";
     return "<div class=\"sm-popup\" data-layer=\"" + S.escapeHtml(l ? l.id : "") + "\" data-full=\"" +
       (full ? "true" : "false") + "\"><h4>" +
       S.escapeHtml(l ? layerTitle(l) : "") + (title ? " — " + S.escapeHtml(title) : "") + "</h4><table>" + rows +
-      "</table></div>";
+      "</table>" + extra + "</div>";
   }
 
   // Where the whole feature is: by its id (live events, layers with integer ids, whose tile feature id is
@@ -513,7 +516,7 @@
     if (kind === "alert") { li.classList.add("sm-alert"); }
     li.dataset.id = id;
     li.dataset.layer = data.layer || "";
-    var what = data.layer === "incidents" ? t("new_incident") :
+    var what = data.layer === "incidents" ? t("new_incident") : data.layer === "key-areas" ? t("designation_change") :
       data.layer === "patrol-points" || /visit|check/.test(kind) ? t("checkin") : t("status_change");
     var label = p.category ? valueLabel(data.layer || "", "category", p.category) : p.name || "";
     li.textContent = S.fmtDateTime(data.at || new Date()) + " · " + what + (label ? ": " + label : "");
@@ -666,6 +669,7 @@
       L.tileLayer(S.config.basemap, { maxZoom: 19, pane: "tilePane" }).addTo(map);
     }
     state.liveGroup = L.layerGroup().addTo(map);
+    if (window.SitmapDesignations) { SitmapDesignations.wire(map); }
     var side = document.getElementById("sm-side");
     var feedTitle = document.createElement("h3");
     feedTitle.dataset.i18n = "live_on";
