@@ -272,3 +272,14 @@ def test_a_run_finding_every_analysis_slot_busy_is_503_with_retry_after_and_stor
     with psycopg.connect(world.url) as conn:
         assert conn.execute("SELECT count(*) FROM hotspot_run").fetchone()[0] == 0
     assert _post(client, world, **GI).status_code == 201
+
+
+def test_a_run_on_an_autocommit_connection_is_stored_whole(planted):
+    """The runner's connections autocommit: the run row and its cells must still land together (a temporary
+    table dropped at the end of its own one-statement transaction once left a run with no cells)."""
+    from data.ops.hotspot_runs import HotspotParams, run
+
+    with psycopg.connect(planted.url, autocommit=True) as conn:
+        report = run(conn, HotspotParams.defaults(categories=("drugs",), until=UNTIL))
+        cells = conn.execute("SELECT count(*) FROM hotspot_cell WHERE run_id = %s", [report.run_id]).fetchone()[0]
+    assert cells == report.cell_count > 0

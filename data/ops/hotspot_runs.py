@@ -186,9 +186,11 @@ class Computed:
 
 
 def run(conn: psycopg.Connection, p: HotspotParams, created_by: int | None = None) -> RunReport:
-    """Compute and store one run (the caller commits); returns what it found."""
+    """Compute and store one run, all or nothing (its own transaction, or a savepoint inside the caller's);
+    returns what it found."""
     done = compute(conn, p)
-    done.report.run_id = _store(conn, p, done.report, done.cells, done.frame, created_by)
+    with conn.transaction():
+        done.report.run_id = _store(conn, p, done.report, done.cells, done.frame, created_by)
     return done.report
 
 
@@ -239,7 +241,7 @@ def _store(conn: psycopg.Connection, p: HotspotParams, report: RunReport, cells:
     data = frame.reindex(columns=cols).astype(object).where(frame.reindex(columns=cols).notna(), None)
     conn.execute("CREATE TEMP TABLE hotspot_cell_in (cell text, count int, z float8, p float8, class text, "
                  "trend text, trend_z float8, trend_p float8, hot_bins int, cold_bins int, bins text, "
-                 "neighbours int, geom geometry) ON COMMIT DROP")
+                 "neighbours int, geom geometry)")
     with conn.cursor() as cur, cur.copy("COPY hotspot_cell_in FROM STDIN") as copy:
         for row, g in zip(data.itertuples(index=False), cells.outlines, strict=True):
             copy.write_row([_plain(v) for v in row] + [f"SRID={p.srid};{shapely.to_wkt(g, rounding_precision=2)}"])
