@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from data import designation_basis, vocab
+from data import vocab
+from geo.designation import basis as designation_basis
 from layers.model import Access, Layer, Prop, Style
 
 PUBLIC = Access(public=True)

@@ -180,7 +180,13 @@ EXPECTED_COUNTS = {
     "patrol-points": "SELECT count(*) FROM patrol_point",
     "incidents": "SELECT count(*) FROM incident",
     "key-areas": "SELECT count(*) FROM designation",
-    "hotspots": "SELECT count(*) FROM hotspot_cell WHERE run_id = (SELECT max(id) FROM hotspot_run)",
+    # The latest run of each analysis per category and kind of cell (a later run of another category stays).
+    **{layer: f"""SELECT count(*) FROM hotspot_cell c JOIN hotspot_run r ON r.id = c.run_id
+                   WHERE r.analysis = '{analysis}' AND NOT EXISTS (
+                         SELECT 1 FROM hotspot_run later WHERE later.analysis = r.analysis
+                            AND later.category IS NOT DISTINCT FROM r.category AND later.cells = r.cells
+                            AND (later.created_at, later.id) > (r.created_at, r.id))"""
+       for layer, analysis in (("hotspots", "gi_star"), ("emerging-hotspots", "emerging"))},
     "service-stats": "SELECT count(*) FROM service_stat",
     "village-access": "SELECT count(*) FROM travel_access",
     "isochrones": "SELECT count(*) FROM travel_isochrone",

@@ -44,7 +44,7 @@ class ProposalIn(BaseModel):
     valid_to: date | None = None
     note: str | None = Field(default=None, max_length=bounds.NOTE_CHARS)
     basis: dict[str, Any] | None = Field(default=None, description="The statistics behind the proposal "
-                                                                   "(data/designation_basis.py reads them)")
+                                                                   "(geo/designation/basis.py reads them)")
 
 
 class EditIn(BaseModel):

@@ -184,7 +184,7 @@ def basis(outcome: Outcome, ev: Evidence) -> dict[str, Any]:
     return {
         "rule": r.id, "kind": r.kind, "rule_text": r.text_en, "rule_text_vi": r.text_vi,
         "rule_definition": r.as_json(),
-        # "criteria": the name data/designation_basis.py (the popup, the key-areas layer) reads the conditions by.
+        # "criteria": the name geo/designation/basis.py (the popup, the key-areas layer) reads the conditions by.
         "criteria": [c.as_json() for c in outcome.conditions],
         "statistics": {n: outcome.values.get(n) for n in shown},
         "definitions": {n: STATISTICS[n].description for n in shown},

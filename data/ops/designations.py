@@ -24,11 +24,12 @@ from zoneinfo import ZoneInfo
 import psycopg
 from psycopg.rows import dict_row
 
-from data import designation_basis, vocab
+from data import vocab
 from data.ops import audit, events
 from data.ops.errors import bad_parameter, conflict, forbidden, invalid, not_found
 from data.ops.scope import in_scope, require_in_scope, scope_params, sees_details
 from data.permissions import Caller, communes_for, may
+from geo.designation import basis as designation_basis
 from layers import geojson
 
 LAYER = "key-areas"

@@ -1,5 +1,5 @@
 /* The commune popup's key-area designations: why a commune is (or would be) designated, with the statistics
- * behind it (GET /units/{id}/designations; the basis read by data/designation_basis.py). map.js puts a
+ * behind it (GET /units/{id}/designations; the basis read by geo/designation/basis.py). map.js puts a
  * placeholder into the popups of the communes and key-areas layers; this fills it whenever the popup's
  * content is set. Exposes window.SitmapDesignations. */
 (function () {

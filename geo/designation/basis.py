@@ -16,7 +16,7 @@ the statistics only when they are not numbers):
   or ``values: {name: number}`` beside ``thresholds: {name: number | {"op", "value"}}``, or else every
   top-level number or boolean of the basis (the demo's historical rows: incidents, population, rank, ...).
 
-Ground floor: imports nothing of sitmap.
+Floor 2 (geo): imports nothing of sitmap; layers (the key-areas summary) and data.ops (the workflow) read it.
 """
 
 from __future__ import annotations
