@@ -300,7 +300,8 @@ def audit_list(
                        f"{r['target'] or '-':<48} {r['remote_addr'] or '-'}")
 
 
-analyze_app = typer.Typer(help="Travel analyses over the road graph (geo/travel): CSV or GeoJSON files.",
+analyze_app = typer.Typer(help="Analyses: travel over the road graph (geo/travel), hot spots (geo/hotspots), "
+                               "key-area rules (geo/designation).",
                           no_args_is_help=True)
 app.add_typer(analyze_app, name="analyze")
 # Defaults are the settings (data/settings.py: SITMAP_TRAVEL_SNAP_MAX_M, SITMAP_TRAVEL_WALK_KMH, ...), as for the API.
