@@ -107,6 +107,12 @@ def seed(url: str, incidents_per_unit: int = 20) -> None:
                      SELECT r, 'c' || id, 5, 2.8, 0.004, 'hot_99',
                             ST_Multi(ST_Envelope(ST_Buffer(ST_PointOnSurface(geom), 0.01)))
                        FROM admin_unit, generate_series(1, 2) r WHERE era = '2025' AND id <= 6""")
+        c.execute("""INSERT INTO hotspot_run (id, method, analysis, cell_size_m, created_at) VALUES
+                     (3, 'emerging', 'emerging', 2000, now())""")
+        c.execute("""INSERT INTO hotspot_cell (run_id, cell, count, z, p, class, trend, bins, geom)
+                     SELECT 3, 'c' || id, 9, 3.1, 0.002, 'hot_99', 'persistent_hot', repeat('+', 24),
+                            ST_Multi(ST_Envelope(ST_Buffer(ST_PointOnSurface(geom), 0.01)))
+                       FROM admin_unit WHERE era = '2025' AND id <= 4""")
         # One stored run of each travel analysis (data/ops/travel_results.py), figures made up in SQL.
         c.execute("""INSERT INTO travel_run (id, analysis, roads_generated) VALUES
                      (1, 'access', true), (2, 'isochrones', true), (3, 'savings', true), (4, 'responses', true)""")
