@@ -140,6 +140,16 @@ DESIGNATION_ORIGINS = (
     Term("historical", "Quyết định trước đây", "Earlier decision"),
 )
 
+# Why a road is closed (road_closure.reason): the travel analyses close the edges near it while it is in force.
+CLOSURE_REASONS = (
+    Term("landslide", "Sạt lở đất", "Landslide"),
+    Term("flood", "Ngập lụt, lũ", "Flood"),
+    Term("works", "Thi công, sửa chữa", "Road works"),
+    Term("accident", "Tai nạn", "Accident"),
+    Term("security", "Phong tỏa bảo đảm an ninh", "Security cordon"),
+    Term("other", "Lý do khác", "Other"),
+)
+
 SERVICE_AGENCIES = (
     Term("peoples_committee", "UBND xã", "Commune People's Committee"),
     Term("police", "Công an xã", "Commune police"),
@@ -251,6 +261,7 @@ VOCABULARIES: dict[str, tuple[Term, ...]] = {
     "designation_statuses": DESIGNATION_STATUSES,
     "designation_origins": DESIGNATION_ORIGINS,
     "service_agencies": SERVICE_AGENCIES,
+    "closure_reasons": CLOSURE_REASONS,
     "roles": ROLES,
     "hotspot_classes": HOTSPOT_CLASSES,
     "emerging_patterns": EMERGING_PATTERNS,

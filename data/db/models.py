@@ -346,6 +346,52 @@ class Designation(Base):
     geom: Mapped[Any] = geom("MULTIPOLYGON")
 
 
+class RoadClosure(Base):
+    """A closed road (migration 0019): a point or line drawn on it, in force from starts_at until ends_at or
+    reopened_at; the travel analyses close the edges near it at the time they are asked about."""
+
+    __tablename__ = "road_closure"
+    __table_args__ = (
+        one_of("reason", vocab.CLOSURE_REASONS),
+        CheckConstraint("GeometryType(geom) IN ('POINT', 'LINESTRING')", name="geom_kind"),
+        CheckConstraint("ends_at IS NULL OR ends_at > starts_at", name="period"),
+        valid_geom(),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    reason: Mapped[str] = mapped_column(String(16))
+    note: Mapped[str | None] = mapped_column(Text)
+    starts_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    ends_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    reopened_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"), index=True)
+    reopened_by: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    version: Mapped[int] = mapped_column(Integer, server_default=text("1"))
+    client_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True), unique=True)
+    # The 2025 commune holding a point of the closure at its start (trigger, sitmap_commune_at).
+    unit_id: Mapped[int | None] = mapped_column(ForeignKey("admin_unit.id"), index=True)
+    is_generated: Mapped[bool] = mapped_column(Boolean, **GENERATED)
+    geom: Mapped[Any] = geom("GEOMETRY")
+
+
+class Scenario(Base):
+    """A planner's saved what-if (migration 0019): changes applied to copies of the analyses' inputs."""
+
+    __tablename__ = "scenario"
+    __table_args__ = (CheckConstraint("jsonb_typeof(changes) = 'array'", name="changes_is_array"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(Text)
+    description: Mapped[str | None] = mapped_column(Text)
+    changes: Mapped[list[Any]] = mapped_column(JSONB, server_default=text("'[]'::jsonb"))
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    version: Mapped[int] = mapped_column(Integer, server_default=text("1"))
+    last_run_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_result: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+
+
 class HotspotRun(Base):
     """One hot-spot analysis (geo/hotspots, stored by data/ops/hotspot_runs.py, migration 0017)."""
 
