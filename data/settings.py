@@ -147,6 +147,13 @@ class Settings(BaseSettings):
             raise ValueError("SITMAP_HOTSPOT_EMERGING_CONFIDENCE must be 90, 95 or 99 (per cent)")
         return v
 
+    # Station coverage (geo/coverage; `sitmap analyze coverage`, /analyses/coverage*): population and villages
+    # within each of coverage_minutes (door to door by road to the nearest station) per commune and for the
+    # province; a village more than coverage_underserved_min from the nearest station (or its own commune's
+    # station) is underserved (the underserved-villages layer and CSV).
+    coverage_minutes: tuple[float, ...] = (15.0, 30.0, 60.0)
+    coverage_underserved_min: float = Field(default=60.0, gt=0)
+
 
 @lru_cache
 def get_settings() -> Settings:
