@@ -207,8 +207,6 @@ def export_briefing(
     until: Annotated[str | None, typer.Option(help="End of the period (ISO date/time, Asia/Ho_Chi_Minh); "
                                                    "default: now.")] = None,
 ) -> None:
-    from zoneinfo import ZoneInfo
-
     from data.ops.briefing import UnitNotFound
     from web.briefing import export
 
@@ -216,14 +214,7 @@ def export_briefing(
         _fail(f"--format must be html, pdf or png, not {format!r}", 2)
     if lang not in ("vi", "en"):
         _fail(f"--lang must be vi or en, not {lang!r}", 2)
-    end = None
-    if until:
-        try:
-            end = datetime.fromisoformat(until)
-        except ValueError:
-            _fail(f"--until {until!r} is not an ISO date or date-time (e.g. 2026-11-01)", 2)
-        if end.tzinfo is None:
-            end = end.replace(tzinfo=ZoneInfo("Asia/Ho_Chi_Minh"))
+    end = _local_time(until, "--until")
     try:
         path = export(_url(), commune, format, output, lang=lang, until=end)
     except UnitNotFound as exc:
@@ -340,6 +331,19 @@ def _travel(max_snap_m: float | None, walk_kmh: float | None) -> dict[str, float
     st = get_settings()
     return {"max_snap_m": st.travel_snap_max_m if max_snap_m is None else max_snap_m,
             "walk_kmh": st.travel_walk_kmh if walk_kmh is None else walk_kmh}
+
+
+def _local_time(text: str | None, option: str) -> datetime | None:
+    """An ISO date or date-time option; without an offset it is Asia/Ho_Chi_Minh's. Exit 2 if malformed."""
+    from zoneinfo import ZoneInfo
+
+    if not text:
+        return None
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        _fail(f"{option} {text!r} is not an ISO date or date-time (e.g. 2026-11-01)", 2)
+    return value if value.tzinfo else value.replace(tzinfo=ZoneInfo("Asia/Ho_Chi_Minh"))
 
 
 def _day(text: str | None, option: str):
@@ -517,20 +521,13 @@ def analyze_designations(
     output: Annotated[Path | None, typer.Option(help="Also write the JSON report to this file.",
                                                 dir_okay=False)] = None,
 ) -> None:
-    from zoneinfo import ZoneInfo
 
     import psycopg
 
     from data.ops.designation_rules import NoCommunes, load, run
     from geo.designation.rules import RuleError
 
-    end = None
-    if until:
-        try:
-            end = datetime.fromisoformat(until)
-        except ValueError:
-            _fail(f"--until {until!r} is not an ISO date or date-time (e.g. 2026-11-01)", 2)
-        end = end if end.tzinfo else end.replace(tzinfo=ZoneInfo("Asia/Ho_Chi_Minh"))
+    end = _local_time(until, "--until")
     try:
         ruleset = load(rules)
         with psycopg.connect(_url()) as conn:

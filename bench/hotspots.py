@@ -38,9 +38,7 @@ import numpy as np
 import psycopg
 import shapely
 
-from bench.travel import bench_url
-from data.db.connection import ensure_database
-from data.db.migrate import migrate
+from bench.travel import demo_database as travel_demo_database
 from geo.hotspots import gistar, grid, weights
 
 CRS = 3405  # VN-2000 / UTM 48N: the province's metres
@@ -67,16 +65,7 @@ def best_of(repeats: int, fn: Callable[[], object]) -> tuple[object, float]:
 # --- data -----------------------------------------------------------------------------------------------
 
 def demo_database() -> str:
-    url = bench_url("sitmap_bench_hotspots")
-    ensure_database(url)
-    migrate(url)
-    with psycopg.connect(url, autocommit=True) as c:
-        if c.execute("SELECT count(*) FROM admin_unit").fetchone()[0] == 0:
-            log("loading the demo into sitmap_bench_hotspots (once)...")
-            from data.demo.loader import load_demo
-
-            load_demo(url, progress=False)
-    return url
+    return travel_demo_database("sitmap_bench_hotspots")
 
 
 def province_and_villages(url: str) -> tuple[shapely.Geometry, np.ndarray]:

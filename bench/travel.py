@@ -62,6 +62,20 @@ def bench_url(name: str) -> str:
     return cluster.url(name)
 
 
+def demo_database(name: str) -> str:
+    """The demo loaded once into database ``name`` (a bench's own, kept between runs); its URL."""
+    url = bench_url(name)
+    ensure_database(url)
+    migrate(url)
+    with psycopg.connect(url, autocommit=True) as c:
+        if c.execute("SELECT count(*) FROM admin_unit").fetchone()[0] == 0:
+            log(f"loading the demo into {name} (once)...")
+            from data.demo.loader import load_demo
+
+            load_demo(url, progress=False)
+    return url
+
+
 def build_graph(url: str, grid: int, villages: int, seed: int = 11) -> None:
     """The dense graph, communes, stations and villages (skipped when this size is already there)."""
     ensure_database(url)
@@ -180,15 +194,8 @@ def networkx_baseline(url: str, table) -> float:
 
 
 def demo_isochrones(repeats: int) -> list[float]:
-    url = bench_url("sitmap_bench_travel_demo")
-    ensure_database(url)
-    migrate(url)
+    url = demo_database("sitmap_bench_travel_demo")
     with psycopg.connect(url, autocommit=True) as c:
-        if c.execute("SELECT count(*) FROM admin_unit").fetchone()[0] == 0:
-            log("loading the demo into sitmap_bench_travel_demo (once)...")
-            from data.demo.loader import load_demo
-
-            load_demo(url, progress=False)
         sid = c.execute("SELECT id FROM station WHERE kind = 'commune_police' AND valid_from IS NOT NULL "
                         "ORDER BY code LIMIT 1").fetchone()[0]
         times = []

@@ -15,7 +15,7 @@ import pytest
 
 from tests import test_web_browser as base
 from tests.test_web_browser import Site, _open_map, _shot
-from tests.test_web_vocab import _only
+from tests.test_web_vocab import _only, click_at
 
 site = base.site
 browser = base.browser
@@ -58,16 +58,7 @@ def proposal(site: Site) -> tuple[int, int]:
 def _click(page, layer: str, lon: float, lat: float, zoom: int):
     """Click the commune at ``zoom`` (another zoom than before, so that the layer's tiles load anew) and wait
     for its designations to be filled in."""
-    page.evaluate(f"SitmapMap.state.loaded['{layer}'] = false")
-    page.evaluate(f"SitmapMap.state.map.setView([{lat}, {lon}], {zoom}, {{animate: false}})")
-    page.wait_for_function(f"() => SitmapMap.state.loaded['{layer}'] === true")
-    page.wait_for_function(f"() => Object.values(SitmapMap.state.leaflet['{layer}']._tiles)"
-                           ".every(t => t.coords.z === SitmapMap.state.map.getZoom())")
-    x, y = page.evaluate(
-        f"(() => {{ const p = SitmapMap.state.map.latLngToContainerPoint([{lat}, {lon}]);"
-        f" const r = SitmapMap.state.map.getContainer().getBoundingClientRect();"
-        f" return [p.x + r.left, p.y + r.top]; }})()")
-    page.mouse.click(x, y)
+    click_at(page, layer, lon, lat, zoom)
     box = page.locator(f".leaflet-popup .sm-popup[data-layer='{layer}'] .sm-designations[data-filled=true]")
     box.wait_for()
     return box

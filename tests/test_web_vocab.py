@@ -44,18 +44,23 @@ def _only(page, layer: str) -> None:
 LAYER = "emerging-hotspots"
 
 
-def _click_hotspot(page, lon: float, lat: float, zoom: int):
-    """Click the cell at ``zoom`` (another zoom than the page shows, so that its tiles load anew)."""
-    page.evaluate(f"SitmapMap.state.loaded['{LAYER}'] = false")
+def click_at(page, layer: str, lon: float, lat: float, zoom: int) -> None:
+    """Click ``layer``'s feature at lon/lat once its tiles at ``zoom`` have loaded (give another zoom than
+    the page shows, so that they load anew)."""
+    page.evaluate(f"SitmapMap.state.loaded['{layer}'] = false")
     page.evaluate(f"SitmapMap.state.map.setView([{lat}, {lon}], {zoom}, {{animate: false}})")
-    page.wait_for_function(f"() => SitmapMap.state.loaded['{LAYER}'] === true")
-    page.wait_for_function(f"() => Object.values(SitmapMap.state.leaflet['{LAYER}']._tiles)"
+    page.wait_for_function(f"() => SitmapMap.state.loaded['{layer}'] === true")
+    page.wait_for_function(f"() => Object.values(SitmapMap.state.leaflet['{layer}']._tiles)"
                            ".every(t => t.coords.z === SitmapMap.state.map.getZoom())")
     x, y = page.evaluate(
         f"(() => {{ const p = SitmapMap.state.map.latLngToContainerPoint([{lat}, {lon}]);"
         f" const r = SitmapMap.state.map.getContainer().getBoundingClientRect();"
         f" return [p.x + r.left, p.y + r.top]; }})()")
     page.mouse.click(x, y)
+
+
+def _click_hotspot(page, lon: float, lat: float, zoom: int):
+    click_at(page, LAYER, lon, lat, zoom)
     popup = page.locator(f".leaflet-popup .sm-popup[data-layer='{LAYER}'][data-full=true]")
     popup.wait_for()
     return popup
