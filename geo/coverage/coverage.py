@@ -154,8 +154,8 @@ def coverage(conn: psycopg.Connection, *, stations: pd.DataFrame | None = None, 
     vil = attached(conn, villages(conn), "village_id", "out", max_snap_m, walk_kmh)
     sta = attached(conn, st, "station_id", "in", max_snap_m, walk_kmh)
     per_village = _village_minutes(conn, vil, sta, max_snap_m)
-    communes, province = _tables(per_village, ms)
-    curve = _curve(per_village, max(curve_max_min, int(np.ceil(ms[-1]))))
+    communes, province = tables(per_village, ms)
+    curve = curve_points(per_village, max(curve_max_min, int(np.ceil(ms[-1]))))
     attrs = {**provenance(conn), "on": on.isoformat(), "minutes": list(ms),
              "statuses": list(statuses) if statuses else None, "stations": len(sta),
              "max_snap_m": max_snap_m, "walk_kmh": walk_kmh, "underserved_min": float(underserved_min)}
@@ -212,7 +212,10 @@ def _own_reason(v: pd.Series, own_id: float, st: pd.DataFrame, max_snap_m: float
     return "no road path to its own station"
 
 
-def _tables(v: pd.DataFrame, ms: tuple[float, ...]) -> tuple[pd.DataFrame, pd.DataFrame]:
+def tables(v: pd.DataFrame, ms: tuple[float, ...]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Per-commune and total rows of ``v`` (a ``Coverage.villages`` frame or a selection of it): villages
+    and population within and beyond each limit (unreachable villages beyond every limit), shares of the
+    population."""
     pop = v["population"].to_numpy(float)
     cols = {"villages": np.ones(len(v)), "population": pop,
             "villages_unreachable": v["nearest_min"].isna().to_numpy(float),
@@ -239,8 +242,9 @@ def _tables(v: pd.DataFrame, ms: tuple[float, ...]) -> tuple[pd.DataFrame, pd.Da
     return out[0], out[1]
 
 
-def _curve(v: pd.DataFrame, max_min: int) -> pd.DataFrame:
-    """Share of the whole population within each whole minute 0..max_min of the nearest station."""
+def curve_points(v: pd.DataFrame, max_min: int = CURVE_MAX_MIN) -> pd.DataFrame:
+    """Share of the population of ``v`` within each whole minute 0..max_min of the nearest station
+    (unreachable villages are never reached, so the curve may end below 1)."""
     total = float(v["population"].sum())
     ok = v["nearest_min"].notna()
     t = v.loc[ok, "nearest_min"].to_numpy(float)
