@@ -25,6 +25,7 @@ import math
 import re
 import tempfile
 import time
+import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -123,7 +124,10 @@ def _run_cbc(prob: pulp.LpProblem, time_limit_s: float) -> tuple[str, float | No
     """Solve; return (status, gap, seconds, has_solution), read from CBC's status and its final log lines."""
     with tempfile.TemporaryDirectory(prefix="sitmap-cbc-") as tmp:
         log = Path(tmp) / "cbc.log"
-        solver = pulp.PULP_CBC_CMD(msg=False, timeLimit=time_limit_s, timeMode="elapsed", logPath=str(log))
+        with warnings.catch_warnings():
+            # PuLP 3.x is pinned (4.x needs Python 3.12); its bundled CBC is the point, so its 4.0 notice is noise.
+            warnings.simplefilter("ignore", DeprecationWarning)
+            solver = pulp.PULP_CBC_CMD(msg=False, timeLimit=time_limit_s, timeMode="elapsed", logPath=str(log))
         t0 = time.perf_counter()
         prob.solve(solver)
         seconds = time.perf_counter() - t0
@@ -145,8 +149,8 @@ def _run_cbc(prob: pulp.LpProblem, time_limit_s: float) -> tuple[str, float | No
     return "time_limit", None, seconds, False
 
 
-def _binary(name: str) -> pulp.LpVariable:
-    return pulp.LpVariable(name, cat=pulp.LpBinary)
+def _binary(prob: pulp.LpProblem, name: str) -> pulp.LpVariable:
+    return prob.add_variable(name, cat=pulp.LpBinary)
 
 
 def _chosen(y: dict[int, pulp.LpVariable]) -> list[int]:
@@ -231,7 +235,7 @@ def lscp(
     status, gap, chosen = "optimal", 0.0, []
     if rows.shape[0]:
         prob = pulp.LpProblem("lscp", pulp.LpMinimize)
-        y = {int(j): _binary(f"y{j}") for j in cols}
+        y = {int(j): _binary(prob, f"y{j}") for j in cols}
         prob += pulp.lpSum(y.values())
         for r, row in enumerate(rows):
             prob += pulp.lpSum(y[int(j)] for j in cols[row]) >= 1, f"c{r}"
@@ -291,9 +295,9 @@ def mclp(
     status, gap, chosen = "optimal", 0.0, []
     if rows.shape[0] and p:
         prob = pulp.LpProblem("mclp", pulp.LpMaximize)
-        y = {int(j): _binary(f"y{j}") for j in cols}
+        y = {int(j): _binary(prob, f"y{j}") for j in cols}
         # z_r is continuous: maximising pushes it to min(1, sites covering r), an integer once y is.
-        z = [pulp.LpVariable(f"z{r}", 0, 1) for r in range(rows.shape[0])]
+        z = [prob.add_variable(f"z{r}", 0, 1) for r in range(rows.shape[0])]
         prob += pulp.LpAffineExpression([(z[r], float(rw[r])) for r in range(len(z))])
         for r, row in enumerate(rows):
             prob += z[r] <= pulp.lpSum(y[int(j)] for j in cols[row]), f"c{r}"
@@ -362,17 +366,17 @@ def _pmedian_model(
         for j in near:
             j = int(j)
             if j not in y:
-                y[j] = _binary(f"y{j}")
-            x = pulp.LpVariable(f"x{i}_{j}", 0, 1)
+                y[j] = _binary(prob, f"y{j}")
+            x = prob.add_variable(f"x{i}_{j}", 0, 1)
             assign.append(x)
             terms.append((x, float(w[i] * row[j])))
             prob += x <= y[j], f"a{i}_{j}"
         if f_col >= 0 and math.isfinite(f_cost):
-            x = pulp.LpVariable(f"x{i}_{f_col}", 0, 1)
+            x = prob.add_variable(f"x{i}_{f_col}", 0, 1)
             assign.append(x)
             terms.append((x, float(w[i] * f_cost)))
         if len(beyond):
-            u = pulp.LpVariable(f"u{i}", 0, 1)
+            u = prob.add_variable(f"u{i}", 0, 1)
             assign.append(u)
             terms.append((u, float(w[i] * beyond.min())))
         n_pairs += len(assign)
