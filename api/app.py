@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from api import audit_refusals, headers, nul_guard, openapi30, problems, resilience, security
 from api.body_limit import BodyLimitMiddleware
 from api.database import open_pool
+from api.routers import closures as closures_router
 from api.routers import designations as designations_router
 from api.routers import docs as docs_router
 from api.routers import health, incidents, live, map_layers, ogc_features, patrols, stations, tiles, travel
@@ -58,6 +59,7 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
     for router in (signin_router.router, incidents.router, patrols.router, stations.router, live.router,
                    travel.router, designations_router.router, hotspots_router.router):
         app.include_router(router)
+    app.include_router(closures_router.router)
     docs_router.install(app)  # /docs, /redoc
     web_router.install(app)  # /static, /web/*, /search/units; the map answers browsers at /
     openapi30.install(app)  # /openapi.json as OpenAPI 3.0 (the oas30 conformance class)

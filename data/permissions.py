@@ -67,6 +67,8 @@ PERMISSIONS: dict[str, Rule] = {
     "designation.propose": Rule(frozenset({"admin", "planner"}), True, "propose key-area designations and edit "
                                                                         "open proposals"),
     "designation.approve": Rule(_COMMAND, True, "approve, reject or revoke key-area designations"),
+    "closure.manage": Rule(frozenset({"admin", "commander", "planner"}), True, "record, edit and reopen road "
+                                                                                "closures"),
     "user.manage": Rule(frozenset({"admin"}), False, "manage users, today with the local CLI sitmap user"),
     "self.read": Rule(_ALL, False, "see one's own sign-in: user name, role, communes"),
 }

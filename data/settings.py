@@ -154,6 +154,11 @@ class Settings(BaseSettings):
     coverage_minutes: tuple[float, ...] = (15.0, 30.0, 60.0)
     coverage_underserved_min: float = Field(default=60.0, gt=0)
 
+    # Road closures (data/ops/closures.py, POST /closures; the road-closures layer): a closure closes, both
+    # ways, every road edge within closure_snap_m metres (geodesic) of its point or line while it is in force,
+    # in every travel analysis; a closure farther than that from every edge is refused.
+    closure_snap_m: float = Field(default=30.0, gt=0, le=1000)
+
 
 @lru_cache
 def get_settings() -> Settings:

@@ -256,6 +256,44 @@ LAYERS: tuple[Layer, ...] = (
             "key_complex": "#d7191c", "drug_key": "#7b3294", "safe_standard": "#1a9641", "transformed": "#2c7bb6"}),
     ),
 
+    # Points or lines drawn on the road (the map draws either by the feature's own type; declared as lines,
+    # which most are). In force: from starts_at until the earlier of ends_at and reopened_at (migration 0020).
+    Layer(
+        id="road-closures", order=75,
+        title_vi="Đường bị chặn, sạt lở", title_en="Road closures",
+        description="Roads closed by a landslide, a flood, works, an accident or a security cordon, drawn as a "
+                    "point or a line on the road; by default those in force now (pass datetime for another "
+                    "time). Every travel analysis closes the road edges within SITMAP_CLOSURE_SNAP_M of a "
+                    "closure in force at the time it asks about. Recorded, edited and reopened at /closures.",
+        source="SELECT c.*, least(c.ends_at, c.reopened_at) AS in_force_until FROM road_closure c",
+        geometry_type="LineString",
+        properties=(
+            terms_prop("reason", "closure_reasons", "Lý do", "Reason"),
+            Prop("in_force", "boolean", "Đang có hiệu lực", "In force now",
+                 expr="sitmap_closure_in_force(starts_at, ends_at, reopened_at, now())"),
+            Prop("starts_at", "datetime", "Từ", "From"),
+            Prop("ends_at", "datetime", "Đến (dự kiến)", "Until (planned)"),
+            Prop("reopened_at", "datetime", "Đã thông đường lúc", "Reopened at"),
+            Prop("in_force_until", "datetime", "Hết hiệu lực", "In force until"),
+            Prop("note", "string", "Ghi chú", "Note", filterable=False, in_tiles=False),
+            Prop("unit_id", "integer", "Xã, phường", "Commune"),
+            UNIT_NAME,
+            Prop("version", "integer", "Phiên bản", "Version", in_tiles=False),
+            Prop("is_generated", "boolean", "Dữ liệu giả lập", "Generated", in_tiles=False),
+            # Who recorded and reopened it: personal details, like who changed a station's status.
+            Prop("created_by_name", "string", "Người ghi nhận", "Recorded by", personal=True, filterable=False,
+                 in_tiles=False, expr="(SELECT p.username FROM app_user p WHERE p.id = created_by)"),
+            Prop("reopened_by_name", "string", "Người thông đường", "Reopened by", personal=True,
+                 filterable=False, in_tiles=False, expr="(SELECT p.username FROM app_user p WHERE p.id = reopened_by)"),
+        ),
+        access=SIGNED_IN_BY_COMMUNE, tables=("road_closure",), time_start="starts_at", time_end="in_force_until",
+        default_current=True, volatile_seconds=60, minzoom=6,
+        priority="starts_at DESC, id",
+        style=Style(by="reason", width=5, radius=7, colors={
+            "landslide": "#8c510a", "flood": "#01665e", "works": "#f1a340", "accident": "#c51b7d",
+            "security": "#542788", "other": "#777777"}),
+    ),
+
     Layer(
         id="hotspots", order=80,
         title_vi="Điểm nóng", title_en="Hot spots",

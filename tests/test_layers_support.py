@@ -113,6 +113,14 @@ def seed(url: str, incidents_per_unit: int = 20) -> None:
                      SELECT 3, 'c' || id, 9, 3.1, 0.002, 'hot_99', 'persistent_hot', repeat('+', 24),
                             ST_Multi(ST_Envelope(ST_Buffer(ST_PointOnSurface(geom), 0.01)))
                        FROM admin_unit WHERE era = '2025' AND id <= 4""")
+        # Road closures on every fifth road: in force, reopened, ended and yet to start, by turns.
+        c.execute("""INSERT INTO road_closure (reason, starts_at, ends_at, reopened_at, geom)
+                     SELECT 'landslide', now() - interval '1 day',
+                            CASE WHEN id % 20 = 10 THEN now() - interval '1 hour' END,
+                            CASE WHEN id % 20 = 5 THEN now() - interval '2 hours' END,
+                            ST_LineInterpolatePoint(geom, 0.5) FROM road_edge WHERE id % 5 = 0
+                     UNION ALL
+                     SELECT 'flood', now() + interval '1 day', NULL, NULL, geom FROM road_edge WHERE id % 7 = 0""")
         # One stored run of each travel analysis (data/ops/travel_results.py), figures made up in SQL.
         c.execute("""INSERT INTO travel_run (id, analysis, roads_generated) VALUES
                      (1, 'access', true), (2, 'isochrones', true), (3, 'savings', true), (4, 'responses', true)""")
@@ -198,4 +206,7 @@ EXPECTED_COUNTS = {
     "isochrones": "SELECT count(*) FROM travel_isochrone",
     "reorganisation-savings": "SELECT count(*) FROM travel_saving",
     "response-times": "SELECT count(*) FROM travel_response",
+    # Those in force now (the layer's default).
+    "road-closures": "SELECT count(*) FROM road_closure WHERE starts_at <= now() AND now() < coalesce(least(ends_at, "
+                     "reopened_at), 'infinity')",
 }

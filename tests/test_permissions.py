@@ -282,6 +282,48 @@ def _unit_designations(http, base, world, who, where):
     return _outcome(http.get(f"{base}/units/{unit}/designations", headers=world.headers(who)))
 
 
+# Closures of the permission tests start in 2099, so the travel calls of the same world are not affected.
+def _closure_body(where: str) -> dict:
+    x, y = IN_A if where == "own" else IN_B
+    return {"reason": "landslide", "geometry": {"type": "Point", "coordinates": [x, y]},
+            "starts_at": "2099-01-01T00:00:00+07:00"}
+
+
+def _closure(http, base, world, where) -> int:
+    _roads(world)
+    r = http.post(f"{base}/closures", json=_closure_body(where), headers=world.headers("admin"))
+    assert r.status_code == 201, r.text
+    return r.json()["id"]
+
+
+def _close(http, base, world, who, where):
+    _roads(world)
+    return _outcome(http.post(f"{base}/closures", json=_closure_body(where), headers=world.headers(who)))
+
+
+def _closure_step(step: str) -> Call:
+    def call(http, base, world, who, where):
+        cid = _closure(http, base, world, where)
+        if step == "edit":
+            r = http.patch(f"{base}/closures/{cid}", json={"version": 1, "ends_at": "2099-02-01T00:00:00+07:00"},
+                           headers=world.headers(who))
+        else:
+            r = http.post(f"{base}/closures/{cid}/reopen", json={"version": 1}, headers=world.headers(who))
+        return _outcome(r)
+
+    return call
+
+
+def _closures(http, base, world, who, where):
+    _closure(http, base, world, where)
+    return _outcome(http.get(f"{base}/closures", params={"commune": _where(world, where)[1]},
+                             headers=world.headers(who)), empty_is_scope=True)
+
+
+def _closure_read(http, base, world, who, where):
+    return _outcome(http.get(f"{base}/closures/{_closure(http, base, world, where)}", headers=world.headers(who)))
+
+
 HOTSPOT_BODY = {"categories": ["drugs"], "until": "2026-06-01T00:00:00+07:00"}
 
 
@@ -337,6 +379,11 @@ CALLS: dict[str, tuple[str, Call]] = {
     "GET /designations/{designation_id}": ("layer.restricted", _designation),
     "GET /units/{unit_id}/designations": ("layer.restricted", _unit_designations),
     "POST /analyses/hotspots": ("analysis.run", _hotspots_post),
+    "POST /closures": ("closure.manage", _close),
+    "PATCH /closures/{closure_id}": ("closure.manage", _closure_step("edit")),
+    "POST /closures/{closure_id}/reopen": ("closure.manage", _closure_step("reopen")),
+    "GET /closures": ("layer.restricted", _closures),
+    "GET /closures/{closure_id}": ("layer.restricted", _closure_read),
     "GET /hotspot-runs": ("layer.restricted", _hotspot_read("/hotspot-runs")),
     "GET /hotspot-runs/{run_id}": ("layer.restricted", _hotspot_read("/hotspot-runs/{run_id}")),
     "GET /hotspot-runs/{run_id}/cells": ("layer.restricted", _hotspot_read("/hotspot-runs/{run_id}/cells")),

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 import psycopg
 
-from geo.travel.network import provenance, snap_reason
+from geo.travel.network import Closures, closures_attrs, provenance, snap_reason
 from geo.travel.trips import attached, nearest_station, pair_trips, stations, straight_m, villages
 
 
@@ -57,20 +57,23 @@ def trip_columns(prefix: str, vil: pd.DataFrame, st: pd.DataFrame, station_id: p
 
 
 def access_table(conn: psycopg.Connection, *, on: date, max_snap_m: float, walk_kmh: float,
-                 kinds: tuple[str, ...] | None = None) -> gpd.GeoDataFrame:
+                 kinds: tuple[str, ...] | None = None, closures: Closures | None = None) -> gpd.GeoDataFrame:
     """One row per village: the trips to its own commune's station and to the nearest station in service
     on ``on`` (of ``kinds``, default all). ``max_snap_m``: metres a village or station may lie from the road;
-    ``walk_kmh``: speed of that walk. ``reason`` says why a trip is missing (never a made-up figure)."""
-    vil = attached(conn, villages(conn), "village_id", "out", max_snap_m, walk_kmh)
-    st = attached(conn, stations(conn, on, kinds), "station_id", "in", max_snap_m, walk_kmh)
-    near = nearest_station(conn, st)
+    ``walk_kmh``: speed of that walk. ``reason`` says why a trip is missing (never a made-up figure).
+    Roads closed by ``closures`` are not driven; default ``Closures.on_day(on)``: the closures in force now
+    for today, at noon for another day."""
+    closures = closures or Closures.on_day(on)
+    vil = attached(conn, villages(conn), "village_id", "out", max_snap_m, walk_kmh, closures)
+    st = attached(conn, stations(conn, on, kinds), "station_id", "in", max_snap_m, walk_kmh, closures)
+    near = nearest_station(conn, st, closures=closures)
     vnode = vil["node"]
     hit = near.reindex(vnode.fillna(-1).astype(int).to_numpy())
     nearest = trip_columns("nearest_station", vil, st, pd.Series(hit["station_id"].to_numpy(float), index=vil.index),
                    hit["network_s"].to_numpy(float), hit["network_m"].to_numpy(float))
     own = own_stations(vil, st)
     pairs = pd.DataFrame({"from_node": vnode, "to_node": own.map(st["node"])}, index=vil.index)
-    trips = pair_trips(conn, pairs)
+    trips = pair_trips(conn, pairs, closures=closures)
     own_leg = trip_columns("own_station", vil, st, own, trips["network_s"], trips["network_m"])
     out = pd.concat([vil[["village", "population", "unit_id", "commune_code", "commune", "pre2025_code",
                           "pre2025_commune", "lon", "lat"]], vil["node"].rename("village_node"),
@@ -78,7 +81,8 @@ def access_table(conn: psycopg.Connection, *, on: date, max_snap_m: float, walk_
                      nearest, own_leg], axis=1)
     out["reason"] = [_reason(vil.loc[i], own_leg.loc[i], nearest.loc[i], st, max_snap_m) for i in vil.index]
     gdf = gpd.GeoDataFrame(out.reset_index(), geometry=gpd.points_from_xy(out["lon"], out["lat"]), crs="EPSG:4326")
-    gdf.attrs.update(provenance(conn), on=on.isoformat(), max_snap_m=max_snap_m, walk_kmh=walk_kmh)
+    gdf.attrs.update(provenance(conn), on=on.isoformat(), max_snap_m=max_snap_m, walk_kmh=walk_kmh,
+                     **closures_attrs(conn, closures))
     return gdf
 
 

@@ -20,6 +20,8 @@ Polygons are nested (15 inside 30 inside 60) since the same times are cut at eac
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import geopandas as gpd
 import numpy as np
 import psycopg
@@ -28,10 +30,13 @@ from pyproj import Transformer
 from scipy.ndimage import binary_dilation
 
 from geo.travel.network import (
-    EDGES_SQL,
+    Closures,
     TooFarFromRoad,
+    closures_attrs,
+    edges_sql,
     provenance,
     require_roads,
+    road_edges_sql,
     snap,
     values_sql,
     virtual_pieces,
@@ -42,13 +47,22 @@ from geo.travel.routes import ORIGIN
 METRIC_CRS = "EPSG:32648"
 _TO_WGS84 = Transformer.from_crs(METRIC_CRS, "EPSG:4326", always_xy=True)
 
-REACHED_SQL = """
+# ``{edges}``: road_edge with the closed edges' costs -1 (network.road_edges_sql), so a closed edge is not
+# counted as driven from its reached ends.
+_REACHED_SQL = """
 WITH dd AS (SELECT node, agg_cost + %(walk_s)s AS t
               FROM pgr_drivingDistance(%(edges)s, %(origin)s::bigint, %(budget)s, true) WHERE node >= 0)
 SELECT r.id, r.cost_s, r.reverse_cost_s, r.length_m, ds.t, dt.t, ST_AsBinary(ST_Transform(r.geom, 32648))
-  FROM road_edge r LEFT JOIN dd ds ON ds.node = r.source LEFT JOIN dd dt ON dt.node = r.target
+  FROM ({edges}) r LEFT JOIN dd ds ON ds.node = r.source LEFT JOIN dd dt ON dt.node = r.target
  WHERE ds.node IS NOT NULL OR dt.node IS NOT NULL OR r.id = %(edge)s
 """
+
+
+def reached_sql(closures: Closures | None = None) -> str:
+    return _REACHED_SQL.format(edges=road_edges_sql(closures))
+
+
+REACHED_SQL = reached_sql()
 
 
 def _times_along(fr: np.ndarray, cost: np.ndarray, rev: np.ndarray, t_s: np.ndarray, t_t: np.ndarray
@@ -112,25 +126,28 @@ def _cells_to_polygon(mask: np.ndarray, x0: float, y0: float, cell_m: float):
 
 
 def isochrones(conn: psycopg.Connection, lon: float, lat: float, *, minutes: tuple[float, ...], max_snap_m: float,
-               walk_kmh: float, buffer_m: float = 200.0, cell_m: float = 100.0) -> gpd.GeoDataFrame:
+               walk_kmh: float, buffer_m: float = 200.0, cell_m: float = 100.0,
+               closures: Closures | None = None) -> gpd.GeoDataFrame:
     """Areas reachable from (``lon``, ``lat``) within each of ``minutes`` (EPSG:4326 MultiPolygons).
 
     Rows: ``minutes``, ``reached_edges`` (edges driven at least in part), ``reached_road_km`` (road length
     driven, from ``road_edge.length_m``), ``area_km2`` (area of the polygon), geometry (empty when
     nothing is reached). Raises ``TooFarFromRoad`` for an origin farther than ``max_snap_m`` metres from
-    every open road, ``ValueError`` for limits that are not positive.
+    every open road, ``ValueError`` for limits that are not positive. Roads closed by ``closures`` (default:
+    the closures in force now) are neither snapped to nor driven.
     """
     if not minutes or min(minutes) <= 0 or buffer_m < 0 or cell_m <= 0:
         raise ValueError(f"minutes must be positive limits (not {minutes!r}), buffer_m >= 0, cell_m > 0")
     require_roads(conn)
-    s = snap(conn, [1], [lon], [lat]).iloc[0]
+    closures = closures or Closures(at=datetime.now(UTC))
+    s = snap(conn, [1], [lon], [lat], closures).iloc[0]
     if s.isna()["edge_id"] or s["snap_m"] > max_snap_m:
         raise TooFarFromRoad("origin", lon, lat, None if s.isna()["edge_id"] else float(s["snap_m"]), max_snap_m)
     walk_s = float(walk_seconds(s["snap_m"], walk_kmh))
     limits = sorted(float(m) * 60 for m in minutes)
     base = int(conn.execute("SELECT coalesce(max(id), 0) + 1 FROM road_edge").fetchone()[0])
-    rows = conn.execute(REACHED_SQL, {
-        "edges": EDGES_SQL + values_sql(virtual_pieces(s.to_dict(), ORIGIN, base)), "origin": ORIGIN,
+    rows = conn.execute(reached_sql(closures), {
+        "edges": edges_sql(closures) + values_sql(virtual_pieces(s.to_dict(), ORIGIN, base)), "origin": ORIGIN,
         "budget": max(limits[-1] - walk_s, 0.0), "walk_s": walk_s, "edge": int(s["edge_id"])}).fetchall()
     ids = np.array([r[0] for r in rows], dtype=np.int64)
     cost, rev, length = (np.array([r[k] for r in rows], dtype=float) for k in (1, 2, 3))
@@ -178,7 +195,7 @@ def isochrones(conn: psycopg.Connection, lon: float, lat: float, *, minutes: tup
                         "reached_road_km": float((share * length).sum() / 1000), "area_km2": km2, "geometry": geom})
     gdf = gpd.GeoDataFrame(records, geometry="geometry", crs="EPSG:4326")
     gdf.attrs.update(provenance(conn), origin=[lon, lat], snap_m=float(s["snap_m"]), walk_s=walk_s,
-                     buffer_m=buffer_m, cell_m=cell_m)
+                     buffer_m=buffer_m, cell_m=cell_m, **closures_attrs(conn, closures))
     return gdf
 
 

@@ -11,20 +11,142 @@ Two ways of attaching a point are used:
 - one ``attach`` node per point (bulk tables): the end of the snapped edge that is cheaper to reach in the
   direction of travel, with the walk and the part of the edge counted as the point's access leg. Tables
   then report plain node ids that anyone can check against ``road_edge`` with ``pgr_dijkstra``.
+
+Road closures: every query here reads the edges through ``road_edges_sql`` / ``edges_sql`` / ``snap_sql`` of
+a ``Closures`` (a time, default now, and optional hypothetical closures), which call the one SQL function
+``sitmap_closed_edges`` (migration 0020): an edge within SITMAP_CLOSURE_SNAP_M of a closure in force costs -1
+both ways (pgRouting skips it) and no point snaps onto it.
 """
 
 from __future__ import annotations
 
-from typing import Literal
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime, time
+from typing import Any, Literal
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
 import psycopg
+import shapely
+from shapely.geometry import shape
+from shapely.geometry.base import BaseGeometry
 
-# Forward graph: a trip leaves ``source``. Reversed graph: every direction swapped, so a search from the
-# destinations over it yields the cost of reaching them (residents travelling TO a station).
-EDGES_SQL = "SELECT id, source, target, cost_s AS cost, reverse_cost_s AS reverse_cost FROM road_edge"
-REVERSED_EDGES_SQL = "SELECT id, source, target, reverse_cost_s AS cost, cost_s AS reverse_cost FROM road_edge"
+from data.settings import get_settings
+
+# The province's clock: a time without an offset, and the day of a date-based analysis, are read in it.
+TZ = ZoneInfo("Asia/Ho_Chi_Minh")
+CLOSURE_KINDS = ("Point", "LineString", "MultiPoint", "MultiLineString")
+
+
+def _closure_snap_m() -> float:
+    return get_settings().closure_snap_m
+
+
+def closure_geometry(value: Any) -> BaseGeometry:
+    """A hypothetical closure as a shapely geometry: WKT (``SRID=4326;`` allowed), a GeoJSON geometry dict or
+    a shapely geometry, EPSG:4326 lon/lat; a point or a line (or several). Raises TravelError saying why."""
+    try:
+        if isinstance(value, BaseGeometry):
+            g = value
+        elif isinstance(value, str):
+            text = value.split(";", 1)[1] if value.upper().startswith("SRID=") else value
+            g = shapely.from_wkt(text)
+        elif isinstance(value, dict):
+            g = shape(value)
+        else:
+            raise TypeError(type(value).__name__)
+    except Exception as exc:  # noqa: BLE001 (any unreadable input gets the same answer)
+        raise TravelError(f"a closure must be a WKT or GeoJSON point or line in lon/lat (EPSG:4326), not {value!r:.80}"
+                          f" ({exc})") from None
+    if g.geom_type not in CLOSURE_KINDS or g.is_empty:
+        raise TravelError(f"a closure must be a non-empty {', '.join(CLOSURE_KINDS)}, not {g.geom_type}")
+    xy = shapely.get_coordinates(g)
+    if not np.isfinite(xy).all() or (np.abs(xy[:, 0]) > 180).any() or (np.abs(xy[:, 1]) > 90).any():
+        raise TravelError("a closure's coordinates must be lon in [-180, 180] and lat in [-90, 90] (EPSG:4326)")
+    return g
+
+
+@dataclass(frozen=True)
+class Closures:
+    """Which road closures a travel question respects: the closures of the ``road_closure`` table in force at
+    ``at`` (None: the database's ``now()``; a naive time is Asia/Ho_Chi_Minh) and the hypothetical ``extra``
+    ones (not in the table: a what-if), each closing both ways every edge within ``snap_m`` metres
+    (default SITMAP_CLOSURE_SNAP_M). The one definition is the SQL function ``sitmap_closed_edges``
+    (migration 0020); this only renders its call into the edge queries."""
+
+    at: datetime | None = None
+    extra: tuple[BaseGeometry, ...] = ()
+    snap_m: float = field(default_factory=_closure_snap_m)
+
+    def __post_init__(self) -> None:
+        if self.at is not None and self.at.tzinfo is None:
+            object.__setattr__(self, "at", self.at.replace(tzinfo=TZ))
+        object.__setattr__(self, "extra", tuple(closure_geometry(g) for g in self.extra))
+        if not (math.isfinite(self.snap_m) and self.snap_m > 0):
+            raise TravelError(f"the closure distance must be a positive number of metres, not {self.snap_m}")
+
+    @classmethod
+    def on_day(cls, on: date, extra: Iterable[Any] = ()) -> Closures:
+        """Closures of a date-based analysis: today's (Asia/Ho_Chi_Minh) are those in force now, another
+        day's those in force at its noon."""
+        now = datetime.now(TZ)
+        at = now if on == now.date() else datetime.combine(on, time(12), TZ)
+        return cls(at=at, extra=tuple(extra))
+
+    def call_sql(self) -> str:
+        """``sitmap_closed_edges(...)`` with this question's values as SQL literals (pgRouting takes its edges as
+        text): an ISO time, a float and hex WKB, all made here, never client text."""
+        at = "now()" if self.at is None else f"'{self.at.isoformat()}'::timestamptz"
+        geoms = ", ".join(f"'{shapely.to_wkb(shapely.set_srid(g, 4326), hex=True, include_srid=True)}'::geometry"
+                          for g in self.extra)
+        extra = f"ARRAY[{geoms}]::geometry[]" if geoms else "'{}'::geometry[]"
+        return f"sitmap_closed_edges({at}, {float(self.snap_m)!r}::float8, {extra})"
+
+
+def road_edges_sql(closures: Closures | None = None) -> str:
+    """``road_edge`` as the travel analyses see it (id, source, target, cost_s, reverse_cost_s, length_m, geom):
+    the edges closed by ``closures`` (default: those in force now) cost -1 both ways."""
+    c = closures or Closures()
+    closed = c.call_sql()
+    return ("SELECT r.id, r.source, r.target, CASE WHEN x.id IS NULL THEN r.cost_s ELSE -1 END AS cost_s, "  # noqa: S608
+            "CASE WHEN x.id IS NULL THEN r.reverse_cost_s ELSE -1 END AS reverse_cost_s, r.length_m, r.geom "
+            f"FROM road_edge r LEFT JOIN {closed} AS x(id) ON x.id = r.id")
+
+
+def edges_sql(closures: Closures | None = None, *, reverse: bool = False) -> str:
+    """The pgRouting edges query (id, source, target, cost, reverse_cost) under ``closures``.
+
+    Forward graph: a trip leaves ``source``. Reversed (``reverse=True``): every direction swapped, so a search
+    from the destinations over it yields the cost of reaching them (residents travelling TO a station)."""
+    cost, back = ("reverse_cost_s", "cost_s") if reverse else ("cost_s", "reverse_cost_s")
+    return (f"SELECT id, source, target, {cost} AS cost, {back} AS reverse_cost "  # noqa: S608 (trusted text)
+            f"FROM ({road_edges_sql(closures)}) e")
+
+
+def closed_edge_ids(conn: psycopg.Connection, closures: Closures | None = None) -> list[int]:
+    """The ids of the edges ``closures`` close, ascending."""
+    c = closures or Closures()
+    query = f"SELECT x FROM {c.call_sql()} AS x ORDER BY 1"  # noqa: S608 (literals made here)
+    return [int(r[0]) for r in conn.execute(query).fetchall()]
+
+
+def closures_attrs(conn: psycopg.Connection, closures: Closures | None = None) -> dict[str, object]:
+    """What an output says about the closures it respected: when, how many drawn ones, the edges closed."""
+    c = closures or Closures()
+    return {"closures_at": c.at.isoformat() if c.at is not None else "now",
+            "hypothetical_closures": len(c.extra), "closure_snap_m": c.snap_m,
+            "closed_edges": closed_edge_ids(conn, c)}
+
+
+# Every road as built, no closure respected: only to tell a closure from a missing road in an answer.
+OPEN_EDGES_SQL = "SELECT id, source, target, cost_s AS cost, reverse_cost_s AS reverse_cost FROM road_edge"
+
+# The edges of the closures in force now (default closure distance): for callers that ask about now.
+EDGES_SQL = edges_sql()
+REVERSED_EDGES_SQL = edges_sql(reverse=True)
 
 GENERATED_NOTE = ("The roads and travel speeds of this database are generated (demo data): the figures "
                   "illustrate the method and are not findings about real travel.")
@@ -67,31 +189,42 @@ def walk_seconds(metres: np.ndarray | float, walk_kmh: float) -> np.ndarray | fl
 
 # The index proposes 8 edges by planar distance in degrees, then the geodesic distance picks one: at 21° N a
 # degree of longitude is 0.93 of one of latitude, so the true nearest is always among the first few.
-SNAP_SQL = """
+# A closed edge is left out here (not given cost -1): the index keeps proposing the next nearest open ones.
+_SNAP_SQL = """
 SELECT p.key, e.id, e.source, e.target, e.cost_s, e.reverse_cost_s, e.length_m, e.d,
        ST_LineLocatePoint(e.geom, p.g), ST_X(ST_ClosestPoint(e.geom, p.g)), ST_Y(ST_ClosestPoint(e.geom, p.g))
   FROM (SELECT key, ST_SetSRID(ST_MakePoint(lon, lat), 4326) AS g
           FROM unnest(%s::bigint[], %s::float8[], %s::float8[]) AS t(key, lon, lat)) p
   LEFT JOIN LATERAL (
         SELECT c.*, ST_Distance(p.g::geography, c.geom::geography) AS d
-          FROM (SELECT * FROM road_edge WHERE cost_s >= 0 OR reverse_cost_s >= 0
+          FROM (SELECT * FROM road_edge WHERE (cost_s >= 0 OR reverse_cost_s >= 0)
+                   AND id <> ALL(coalesce((SELECT array_agg(x.id) FROM {closed} AS x(id)), '{{}}'))
                  ORDER BY geom <-> p.g LIMIT 8) c
          ORDER BY d, c.id LIMIT 1) e ON true
 """
+
+
+def snap_sql(closures: Closures | None = None) -> str:
+    """The snapping query: nearest edge that is open in a direction and not closed by ``closures``."""
+    return _SNAP_SQL.format(closed=(closures or Closures()).call_sql())
+
+
+SNAP_SQL = snap_sql()
 
 SNAP_COLUMNS = ["key", "edge_id", "source", "target", "cost_s", "reverse_cost_s", "length_m", "snap_m",
                 "fraction", "snap_lon", "snap_lat"]
 
 
-def snap(conn: psycopg.Connection, keys, lons, lats) -> pd.DataFrame:
-    """Nearest open edge of each point (EPSG:4326 lon/lat), in one query.
+def snap(conn: psycopg.Connection, keys, lons, lats, closures: Closures | None = None) -> pd.DataFrame:
+    """Nearest open edge of each point (EPSG:4326 lon/lat), in one query; an edge closed by ``closures``
+    (default: those in force now) is not open.
 
     Columns: ``key``, ``edge_id`` (NaN when there are no roads), the edge's ``source``, ``target``,
     ``cost_s``, ``reverse_cost_s``, ``length_m``; ``snap_m`` (geodesic metres from the point to the edge),
     ``fraction`` (0 at ``source``, 1 at ``target``) and ``snap_lon``/``snap_lat`` (the snapped position).
     """
     keys = [int(k) for k in keys]
-    rows = conn.execute(SNAP_SQL, [keys, [float(x) for x in lons], [float(y) for y in lats]]).fetchall()
+    rows = conn.execute(snap_sql(closures), [keys, [float(x) for x in lons], [float(y) for y in lats]]).fetchall()
     df = pd.DataFrame(rows, columns=SNAP_COLUMNS)
     return df.astype({c: float for c in SNAP_COLUMNS[1:]})
 

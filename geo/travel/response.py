@@ -3,7 +3,9 @@
 The responding station is the commune police station in service on the incident's day (Asia/Ho_Chi_Minh):
 from 1 July 2025 the station of the incident's 2025 commune (``incident.unit_id``), before it the police of
 the pre-2025 commune containing the point. The trip runs station -> incident (forward graph, one search per
-station in one combinations query), with both walking legs. Seconds (``response_s``), minutes
+station in one combinations query), with both walking legs, over the roads as they were when the incident
+happened: the road closures then in force are respected (incidents under the same closures share a search).
+Seconds (``response_s``), minutes
 (``response_min``), road kilometres; incidents in EPSG:4326.
 """
 
@@ -16,7 +18,7 @@ import numpy as np
 import pandas as pd
 import psycopg
 
-from geo.travel.network import provenance
+from geo.travel.network import Closures, provenance
 from geo.travel.trips import attached, pair_trips
 
 TZ = "Asia/Ho_Chi_Minh"
@@ -39,20 +41,40 @@ COLUMNS = ["incident_id", "number", "occurred_at", "month", "category", "unit_id
            "lat", "station_id"]
 
 
-def response_times(conn: psycopg.Connection, *, since: datetime, until: datetime, max_snap_m: float,
-                   walk_kmh: float) -> gpd.GeoDataFrame:
-    """One row per incident with ``since <= occurred_at < until`` (aware datetimes): the responding
-    ``station_code``, ``station_node``, ``incident_node``, ``response_s``/``response_min``, ``road_km``, and a
-    ``reason`` where there is no figure."""
-    inc = pd.DataFrame(conn.execute(INCIDENTS_SQL, {"since": since, "until": until}).fetchall(), columns=COLUMNS)
-    inc["key"] = np.arange(len(inc))
-    ia = attached(conn, inc, "key", "in", max_snap_m, walk_kmh)
+# For each incident, the closures of the table in force when it happened (the one rule, migration 0020).
+IN_FORCE_SQL = """
+SELECT array(SELECT c.id FROM road_closure c
+              WHERE sitmap_closure_in_force(c.starts_at, c.ends_at, c.reopened_at, t.at) ORDER BY c.id)
+  FROM unnest(%s::timestamptz[]) WITH ORDINALITY AS t(at, k) ORDER BY t.k
+"""
+
+
+def closure_groups(conn: psycopg.Connection, inc: pd.DataFrame, closures: Closures | None
+                   ) -> list[tuple[Closures, np.ndarray]]:
+    """The incidents (positions in ``inc``) that share one road network, with its closures. Without a time in
+    ``closures`` each incident is answered over the roads as they were when it happened: the closures in force
+    at its ``occurred_at``, plus ``closures.extra``; incidents under the same set of closures share a search."""
+    base = closures or Closures()
+    if base.at is not None or inc.empty:
+        return [(base, np.arange(len(inc)))]
+    states = [tuple(r[0]) for r in conn.execute(IN_FORCE_SQL, [list(inc["occurred_at"])]).fetchall()]
+    groups: dict[tuple[int, ...], list[int]] = {}
+    for k, state in enumerate(states):
+        groups.setdefault(state, []).append(k)
+    return [(Closures(at=inc["occurred_at"].iloc[ks[0]], extra=base.extra, snap_m=base.snap_m), np.asarray(ks))
+            for ks in groups.values()]
+
+
+def _one_network(conn: psycopg.Connection, inc: pd.DataFrame, closures: Closures, max_snap_m: float,
+                 walk_kmh: float) -> pd.DataFrame:
+    """The response columns of ``inc`` over the roads open under ``closures``."""
+    ia = attached(conn, inc, "key", "in", max_snap_m, walk_kmh, closures)
     ids = inc["station_id"].dropna().astype(int).unique().tolist()
     st = pd.DataFrame(conn.execute("SELECT id, code, ST_X(geom), ST_Y(geom) FROM station WHERE id = ANY(%s)",
                                    [ids]).fetchall(), columns=["station_id", "station_code", "lon", "lat"])
-    sa = attached(conn, st, "station_id", "out", max_snap_m, walk_kmh)
+    sa = attached(conn, st, "station_id", "out", max_snap_m, walk_kmh, closures)
     pairs = pd.DataFrame({"from_node": ia["station_id"].map(sa["node"]), "to_node": ia["node"]})
-    trips = pair_trips(conn, pairs, search_from="from")
+    trips = pair_trips(conn, pairs, search_from="from", closures=closures)
     out = ia[["incident_id", "number", "occurred_at", "month", "category", "commune_code", "commune", "lon",
               "lat", "station_id"]].copy()
     out["station_code"] = ia["station_id"].map(sa["station_code"])
@@ -61,14 +83,30 @@ def response_times(conn: psycopg.Connection, *, since: datetime, until: datetime
     out["response_s"] = (ia["station_id"].map(sa["access_s"]) + trips["network_s"] + ia["access_s"])
     out["response_min"] = out["response_s"] / 60
     out["road_km"] = (ia["station_id"].map(sa["access_m"]) + trips["network_m"] + ia["access_m"]) / 1000
+    return out
+
+
+def response_times(conn: psycopg.Connection, *, since: datetime, until: datetime, max_snap_m: float,
+                   walk_kmh: float, closures: Closures | None = None) -> gpd.GeoDataFrame:
+    """One row per incident with ``since <= occurred_at < until`` (aware datetimes): the responding
+    ``station_code``, ``station_node``, ``incident_node``, ``response_s``/``response_min``, ``road_km``, and a
+    ``reason`` where there is no figure. Each trip respects the road closures in force when the incident
+    happened (``closure_groups``); a ``closures`` with a time uses that time for every incident instead."""
+    inc = pd.DataFrame(conn.execute(INCIDENTS_SQL, {"since": since, "until": until}).fetchall(), columns=COLUMNS)
+    inc["key"] = np.arange(len(inc))
+    groups = closure_groups(conn, inc, closures)
+    out = pd.concat([_one_network(conn, inc.iloc[ks], c, max_snap_m, walk_kmh) for c, ks in groups]
+                    ).sort_index()
     out["reason"] = np.select(
         [out["station_id"].isna(), out["incident_node"].isna(), out["station_node"].isna(), out["response_s"].isna()],
         ["no commune police station in service for the place and day", "incident too far from a road",
          "station too far from a road", "no road path from the station"], "")
     gdf = gpd.GeoDataFrame(out.reset_index(drop=True), geometry=gpd.points_from_xy(out["lon"], out["lat"]),
                            crs="EPSG:4326")
+    base = closures or Closures()
     gdf.attrs.update(provenance(conn), since=since.isoformat(), until=until.isoformat(), max_snap_m=max_snap_m,
-                     walk_kmh=walk_kmh)
+                     walk_kmh=walk_kmh, closures_at="each incident's time" if base.at is None else base.at.isoformat(),
+                     closure_networks=len(groups), hypothetical_closures=len(base.extra), closure_snap_m=base.snap_m)
     return gdf
 
 

@@ -9,15 +9,19 @@ The road part is pgr_dijkstra over ``road_edge`` in the direction of travel (one
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import psycopg
 from shapely import wkb
 from shapely.geometry.base import BaseGeometry
 
 from geo.travel.network import (
-    EDGES_SQL,
+    OPEN_EDGES_SQL,
+    Closures,
     TooFarFromRoad,
     TravelError,
+    closed_edge_ids,
+    edges_sql,
     require_roads,
     share_cost,
     snap,
@@ -33,7 +37,7 @@ class Unreachable(TravelError):
     """No road path joins the two points in the direction of travel; ``reason`` says which case."""
 
     def __init__(self, reason: str, message: str) -> None:
-        self.reason = reason  # "one_way" or "disconnected"
+        self.reason = reason  # "closed", "one_way" or "disconnected"
         super().__init__(message)
 
 
@@ -68,13 +72,13 @@ def _between(o: dict, d: dict, vid_id: int) -> list[tuple[int, int, int, float, 
     return [(vid_id, a, b, share_cost(o["cost_s"], hi - lo), share_cost(o["reverse_cost_s"], hi - lo))]
 
 
-def _virtual(o: dict, d: dict, base: int) -> tuple[str, dict[int, tuple[int, float, float]]]:
+def _virtual(o: dict, d: dict, base: int, closures: Closures) -> tuple[str, dict[int, tuple[int, float, float]]]:
     rows = _piece_rows(o, d, base)
     # Which part of which real edge each virtual piece is (edge, fraction from, fraction to).
     parts = {base: (o["edge_id"], 0.0, o["fraction"]), base + 1: (o["edge_id"], o["fraction"], 1.0),
              base + 2: (d["edge_id"], 0.0, d["fraction"]), base + 3: (d["edge_id"], d["fraction"], 1.0),
              base + 4: (o["edge_id"], *sorted((o["fraction"], d["fraction"])))}
-    return EDGES_SQL + values_sql(rows), parts
+    return edges_sql(closures) + values_sql(rows), parts
 
 
 GEOMETRY_SQL = """
@@ -93,15 +97,17 @@ SELECT ST_AsBinary(ST_MakeLine(g ORDER BY k)), coalesce(sum(m), 0)
 
 
 def route(conn: psycopg.Connection, origin: tuple[float, float], destination: tuple[float, float], *,
-          max_snap_m: float, walk_kmh: float) -> Route:
+          max_snap_m: float, walk_kmh: float, closures: Closures | None = None) -> Route:
     """The fastest trip from ``origin`` to ``destination`` (lon, lat in EPSG:4326).
 
     Raises ``TooFarFromRoad`` (with the distance) when a point is more than ``max_snap_m`` metres from every
-    open road, ``Unreachable`` (reason ``one_way`` or ``disconnected``) when no road path exists; it never
-    returns a made-up figure.
+    open road, ``Unreachable`` (reason ``closed``, ``one_way`` or ``disconnected``) when no road path exists; it never
+    returns a made-up figure. Roads closed by ``closures`` (default: the closures in force now) are neither
+    snapped to nor driven.
     """
     require_roads(conn)
-    sn = snap(conn, [1, 2], [origin[0], destination[0]], [origin[1], destination[1]])
+    closures = closures or Closures(at=datetime.now(UTC))
+    sn = snap(conn, [1, 2], [origin[0], destination[0]], [origin[1], destination[1]], closures)
     ends = []
     for (label, (lon, lat)), (_, s) in zip((("origin", origin), ("destination", destination)), sn.iterrows(),
                                            strict=True):
@@ -113,12 +119,20 @@ def route(conn: psycopg.Connection, origin: tuple[float, float], destination: tu
         "SELECT ST_Distance(ST_SetSRID(ST_MakePoint(%s, %s), 4326)::geography, "
         "ST_SetSRID(ST_MakePoint(%s, %s), 4326)::geography)", [*origin, *destination]).fetchone()[0])
     base = int(conn.execute("SELECT coalesce(max(id), 0) + 1 FROM road_edge").fetchone()[0])
-    edges_sql, parts = _virtual(o, d, base)
+    graph, parts = _virtual(o, d, base, closures)
     path = conn.execute("SELECT node, edge, cost, agg_cost FROM pgr_dijkstra(%s, %s::bigint, %s::bigint, true) "
-                        "ORDER BY path_seq", [edges_sql, ORIGIN, DESTINATION]).fetchall()
+                        "ORDER BY path_seq", [graph, ORIGIN, DESTINATION]).fetchall()
     if not path:
+        closed = closed_edge_ids(conn, closures)
+        if closed:
+            open_graph = OPEN_EDGES_SQL + values_sql(_piece_rows(o, d, base))
+            if conn.execute("SELECT count(*) FROM pgr_dijkstraCost(%s, %s::bigint, %s::bigint, true)",
+                            [open_graph, ORIGIN, DESTINATION]).fetchone()[0]:
+                raise Unreachable("closed", f"no road path leads from the origin to the destination while the road "
+                                            f"closures in force are (edges {', '.join(map(str, closed[:20]))} "
+                                            "closed); with those roads open the trip exists")
         undirected = conn.execute("SELECT count(*) FROM pgr_dijkstraCost(%s, %s::bigint, %s::bigint, false)",
-                                  [edges_sql, ORIGIN, DESTINATION]).fetchone()[0]
+                                  [graph, ORIGIN, DESTINATION]).fetchone()[0]
         if undirected:
             raise Unreachable("one_way", "no road path leads from the origin to the destination in the allowed "
                                          "directions: one-way roads only allow the trip the other way")

@@ -9,11 +9,15 @@ The station of each step is the one in service on that date (``station.valid_fro
 ``district_police`` with the district's ``unit_id``, or ``commune_police`` with the commune's. All trips are
 one combinations query (``trips.pair_trips``). Changes are signed, later minus earlier: negative = saved.
 Minutes (``*_min``) and kilometres (``*_km``) per trip.
+
+All three steps run over one road network, today's (the road graph itself is today's): the road closures in
+force now, or those of ``closures``. A closure of some day is not the reorganisation's doing, so the steps'
+own days are not used for closures.
 """
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 
 import geopandas as gpd
 import numpy as np
@@ -21,7 +25,7 @@ import pandas as pd
 import psycopg
 
 from geo.travel.access import trip_columns, weighted_summary
-from geo.travel.network import provenance
+from geo.travel.network import Closures, closures_attrs, provenance
 from geo.travel.trips import attached, pair_trips, stations, villages
 
 # (step, day the trip is taken on, station kind, village column holding the station's unit)
@@ -31,23 +35,25 @@ STEPS = (("before", date(2025, 2, 28), "district_police", "district_id"),
 CHANGES = (("march", "before", "march"), ("july", "march", "july"), ("total", "before", "july"))
 
 
-def savings_table(conn: psycopg.Connection, *, max_snap_m: float, walk_kmh: float) -> gpd.GeoDataFrame:
+def savings_table(conn: psycopg.Connection, *, max_snap_m: float, walk_kmh: float,
+                  closures: Closures | None = None) -> gpd.GeoDataFrame:
     """One row per village: station, node, minutes and km of each step's trip, and the signed changes
     ``change_march_*`` (March minus before), ``change_july_*`` (July minus March), ``change_total_*``."""
-    vil = attached(conn, villages(conn), "village_id", "out", max_snap_m, walk_kmh)
+    closures = closures or Closures(at=datetime.now(UTC))
+    vil = attached(conn, villages(conn), "village_id", "out", max_snap_m, walk_kmh, closures)
     frames = []
     for step, on, kind, _unit_col in STEPS:
         f = stations(conn, on, (kind,))
         f["step"] = step
         frames.append(f)
     all_st = pd.concat(frames).drop_duplicates("station_id")
-    st = attached(conn, all_st.drop(columns="step"), "station_id", "in", max_snap_m, walk_kmh)
+    st = attached(conn, all_st.drop(columns="step"), "station_id", "in", max_snap_m, walk_kmh, closures)
     chosen = {}
     for (step, _on, _kind, unit_col), f in zip(STEPS, frames, strict=True):
         by_unit = f.drop_duplicates("unit_id").set_index("unit_id")["station_id"]
         chosen[step] = vil[unit_col].map(by_unit)
     pairs = pd.concat([pd.DataFrame({"from_node": vil["node"], "to_node": chosen[s].map(st["node"])}) for s in chosen])
-    trips = pair_trips(conn, pairs.drop_duplicates())
+    trips = pair_trips(conn, pairs.drop_duplicates(), closures=closures)
     lookup = trips.set_index(["from_node", "to_node"])
     out = vil[["village", "population", "commune_code", "commune", "pre2025_code", "pre2025_commune", "lon",
                "lat"]].copy()
@@ -68,7 +74,7 @@ def savings_table(conn: psycopg.Connection, *, max_snap_m: float, walk_kmh: floa
     out["reason"] = missing.apply(lambda r: "; ".join(f"no {c[:-4]} trip" for c, v in r.items() if v), axis=1)
     gdf = gpd.GeoDataFrame(out.reset_index(), geometry=gpd.points_from_xy(out["lon"], out["lat"]), crs="EPSG:4326")
     gdf.attrs.update(provenance(conn), max_snap_m=max_snap_m, walk_kmh=walk_kmh,
-                     steps={s: d.isoformat() for s, d, _k, _u in STEPS})
+                     steps={s: d.isoformat() for s, d, _k, _u in STEPS}, **closures_attrs(conn, closures))
     return gdf
 
 

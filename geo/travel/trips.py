@@ -17,7 +17,7 @@ import psycopg
 
 from data import vocab
 from geo.geodesic import GEOD
-from geo.travel.network import EDGES_SQL, REVERSED_EDGES_SQL, attach, require_roads, snap, tree_walk, values_sql
+from geo.travel.network import Closures, attach, edges_sql, require_roads, snap, tree_walk, values_sql
 
 VILLAGES_SQL = """
 SELECT s.id, s.name, coalesce(s.population, 0), s.unit_id, u.code, u.name, s.pre2025_unit_id, o.code, o.name,
@@ -49,10 +49,11 @@ def stations(conn: psycopg.Connection, on: date, kinds: tuple[str, ...] | None =
 
 
 def attached(conn: psycopg.Connection, frame: pd.DataFrame, key: str, direction: str, max_snap_m: float,
-             walk_kmh: float) -> pd.DataFrame:
-    """``frame`` with its points' attach node and access leg (see ``network.attach``), indexed by ``key``."""
+             walk_kmh: float, closures: Closures | None = None) -> pd.DataFrame:
+    """``frame`` with its points' attach node and access leg (see ``network.attach``), indexed by ``key``;
+    edges closed by ``closures`` (default: in force now) are not snapped to."""
     require_roads(conn)
-    sn = attach(snap(conn, frame[key], frame["lon"], frame["lat"]), direction, max_snap_m, walk_kmh)
+    sn = attach(snap(conn, frame[key], frame["lon"], frame["lat"], closures), direction, max_snap_m, walk_kmh)
     sn = sn.rename(columns={"key": key}).set_index(key)
     return frame.set_index(key).join(sn[["edge_id", "snap_m", "snap_ok", "node", "access_s", "access_m"]])
 
@@ -70,8 +71,10 @@ def straight_m(lon1, lat1, lon2, lat2) -> np.ndarray:
 SUPER_SOURCE = -1
 
 
-def nearest_station(conn: psycopg.Connection, st: pd.DataFrame, max_s: float = 1e9) -> pd.DataFrame:
-    """For every network node, the station reached fastest from it and how (one search for all stations).
+def nearest_station(conn: psycopg.Connection, st: pd.DataFrame, max_s: float = 1e9,
+                    closures: Closures | None = None) -> pd.DataFrame:
+    """For every network node, the station reached fastest from it and how (one search for all stations),
+    over the roads open under ``closures`` (default: the closures in force now).
 
     ``st``: attached stations (``attached(..., "in", ...)``), indexed by station_id. A virtual super-source
     (-1) is joined to every station's attach node by a virtual edge costing that station's access leg, so a
@@ -93,7 +96,7 @@ def nearest_station(conn: psycopg.Connection, st: pd.DataFrame, max_s: float = 1
     found = conn.execute(
         "SELECT d.node, d.edge, d.agg_cost, e.source, e.target, e.length_m "
         "FROM pgr_drivingDistance(%s, %s::bigint, %s, true) d LEFT JOIN road_edge e ON e.id = d.edge",
-        [REVERSED_EDGES_SQL + values_sql(rows), SUPER_SOURCE, max_s]).fetchall()
+        [edges_sql(closures, reverse=True) + values_sql(rows), SUPER_SOURCE, max_s]).fetchall()
     df = pd.DataFrame(found, columns=["node", "edge", "agg_cost", "e_source", "e_target", "e_length"])
     ends = {int(e): (int(a), int(b)) for e, a, b in df[["edge", "e_source", "e_target"]].dropna().to_numpy()}
     lens = {int(e): float(m) for e, m in df[["edge", "e_length"]].dropna().to_numpy()}
@@ -113,8 +116,10 @@ def nearest_station(conn: psycopg.Connection, st: pd.DataFrame, max_s: float = 1
     return out[cols]
 
 
-def pair_trips(conn: psycopg.Connection, pairs: pd.DataFrame, search_from: str = "to") -> pd.DataFrame:
-    """Node-to-node trips ``from_node -> to_node`` for ``pairs`` in one query (pgr_dijkstra, combinations).
+def pair_trips(conn: psycopg.Connection, pairs: pd.DataFrame, search_from: str = "to",
+               closures: Closures | None = None) -> pd.DataFrame:
+    """Node-to-node trips ``from_node -> to_node`` for ``pairs`` in one query (pgr_dijkstra, combinations),
+    over the roads open under ``closures`` (default: the closures in force now).
 
     pgRouting runs one search per distinct source, stopping once that source's targets are found, so the
     search starts at the side with fewer distinct nodes: ``search_from="to"`` (villages to their stations)
@@ -132,7 +137,7 @@ def pair_trips(conn: psycopg.Connection, pairs: pd.DataFrame, search_from: str =
         rows = conn.execute(
             "SELECT p.start_vid, p.end_vid, sum(p.cost), sum(e.length_m) "
             "FROM pgr_dijkstra(%s, %s, true) p JOIN road_edge e ON e.id = p.edge GROUP BY 1, 2",
-            [REVERSED_EDGES_SQL if backwards else EDGES_SQL,
+            [edges_sql(closures, reverse=backwards),
              f"SELECT * FROM (VALUES {combos}) AS c(source, target)"],  # noqa: S608 (ints)
         ).fetchall()
         found = {((int(t), int(s)) if backwards else (int(s), int(t))): (float(c), float(m)) for s, t, c, m in rows}
