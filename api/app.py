@@ -11,11 +11,14 @@ from api import audit_refusals, headers, nul_guard, openapi30, problems, resilie
 from api.body_limit import BodyLimitMiddleware
 from api.database import open_pool
 from api.routers import closures as closures_router
+from api.routers import coverage as coverage_router
 from api.routers import designations as designations_router
 from api.routers import docs as docs_router
 from api.routers import health, incidents, live, map_layers, ogc_features, patrols, stations, tiles, travel
 from api.routers import hotspots as hotspots_router
+from api.routers import scenarios as scenarios_router
 from api.routers import signin as signin_router
+from api.routers import sites as sites_router
 from api.routers import web as web_router
 from api.services import Services
 from data.settings import Settings, get_settings
@@ -60,6 +63,9 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
                    travel.router, designations_router.router, hotspots_router.router):
         app.include_router(router)
     app.include_router(closures_router.router)
+    app.include_router(coverage_router.router)
+    app.include_router(sites_router.router)
+    app.include_router(scenarios_router.router)
     docs_router.install(app)  # /docs, /redoc
     web_router.install(app)  # /static, /web/*, /search/units; the map answers browsers at /
     openapi30.install(app)  # /openapi.json as OpenAPI 3.0 (the oas30 conformance class)

@@ -458,6 +458,41 @@ def analyze_responses(since: Annotated[str, typer.Option(help="ISO date/time (As
     _analysis("responses", fmt, output, run)
 
 
+@analyze_app.command("coverage", help="Population and villages within each limit of a police station, per commune "
+                                      "and for the province (printed); the underserved villages to --output.")
+def analyze_coverage(
+    minutes: Annotated[str | None, typer.Option(help="Limits in minutes, comma-separated, e.g. 30 or 15,30,60; "
+                                                "default SITMAP_COVERAGE_MINUTES.")] = None,
+    status: Annotated[str | None, typer.Option(help="Only stations with these headquarters statuses, "
+                                               "comma-separated (independent, shared, under_construction, "
+                                               "planned); default every station in service.")] = None,
+    on: Annotated[str | None, typer.Option(help="Stations in service on this day; default today.")] = None,
+    underserved_min: Annotated[float | None, typer.Option(min=0.1, help="Underserved beyond these minutes; "
+                                                          "default SITMAP_COVERAGE_UNDERSERVED_MIN.")] = None,
+    basis: Annotated[str, typer.Option(help="Underserved by the trip to the nearest | own | either station.")
+                     ] = "nearest",
+    fmt: FormatOpt = "csv", output: OutputOpt = Path("underserved.csv"), max_snap_m: SnapOpt = None,
+    walk_kmh: WalkOpt = None,
+) -> None:
+    from geo.coverage.coverage import coverage
+
+    try:
+        limits = tuple(float(m) for m in minutes.split(",")) if minutes else tuple(get_settings().coverage_minutes)
+    except ValueError:
+        _fail(f"--minutes must be numbers separated by commas, such as 15,30,60; not {minutes!r}", 2)
+    statuses = tuple(s.strip() for s in status.split(",") if s.strip()) if status is not None else None
+
+    def run(conn):
+        cov = coverage(conn, on=_day(on, "--on"), minutes=limits, statuses=statuses,
+                       underserved_min=underserved_min or get_settings().coverage_underserved_min,
+                       **_travel(max_snap_m, walk_kmh))
+        under = cov.underserved(basis=basis)
+        return under, [*cov.lines(), f"underserved ({basis} station beyond {cov.underserved_min:g} min): "
+                       f"{len(under)} villages, {int(under['population'].sum()):,} people"]
+
+    _analysis("coverage-underserved", fmt, output, run)
+
+
 @analyze_app.command("refresh", help="Recompute the stored travel analyses that the travel layers draw "
                                     "(village-access, isochrones, reorganisation-savings, response-times), e.g. "
                                     "after a road import; each replaces its previous run, all in one transaction.")
@@ -612,6 +647,79 @@ def analyze_emerging(
 ) -> None:
     _hotspot_run(as_json, analysis="emerging", categories=categories, cells=cells, until=until, months=months,
                  confidence=confidence, cell_m=cell_m, band_m=band_m)
+
+
+@analyze_app.command("sites", help="Where new stations would help most: lscp (fewest new sites so every reachable "
+                                   "village is within --minutes), mclp (the --p new sites covering the most "
+                                   "people) or pmedian (least population-weighted travel time); stations in "
+                                   "service are kept. Solved exactly (CBC); prints the chosen sites.")
+def analyze_sites(
+    problem: Annotated[str, typer.Option(help="lscp | mclp | pmedian")] = "mclp",
+    minutes: Annotated[float, typer.Option(help="The covering limit in minutes.")] = 30.0,
+    p: Annotated[int, typer.Option("--p", help="New sites (mclp, pmedian).")] = 3,
+    candidates: Annotated[str, typer.Option(help="villages | nodes (national/provincial road junctions) | FILE "
+                                                 "(GeoJSON or CSV lon,lat of proposed plots)")] = "villages",
+    spacing_m: Annotated[float, typer.Option(help="Least metres between two junction candidates.")] = 2000.0,
+    demand: Annotated[str, typer.Option(help="population | incidents")] = "population",
+    time_limit_s: Annotated[float, typer.Option(help="The solver stops here and reports its gap.")] = 60.0,
+    max_snap_m: SnapOpt = None, walk_kmh: WalkOpt = None, as_json: JsonOpt = False,
+) -> None:
+    import psycopg
+
+    from data.ops.errors import OpsError
+    from data.ops.site_selection import SiteParams, select_sites
+    from geo.travel.network import TravelError
+
+    plots = None
+    kind = candidates
+    if candidates not in ("villages", "nodes"):
+        from data.importers.plots import PlotsRejected, read_plots
+
+        if not Path(candidates).is_file():
+            _fail(f"--candidates must be villages, nodes or a file of proposed plots; {candidates!r} is no file", 2)
+        try:
+            plots, kind = read_plots(Path(candidates)), "file"
+        except PlotsRejected as exc:
+            _fail(str(exc), 2)
+    params = SiteParams(problem=problem, minutes=minutes, p=p, candidates=kind, demand=demand,  # type: ignore[arg-type]
+                        time_limit_s=time_limit_s, spacing_m=spacing_m, plots=plots)
+    try:
+        with psycopg.connect(_url()) as conn:
+            doc = select_sites(conn, params, **_travel(max_snap_m, walk_kmh))
+    except OpsError as exc:
+        _fail(f"--{str(exc.extra.get('field', 'options')).replace('_', '-')}: {exc.detail}", 2)
+    except TravelError as exc:
+        _fail(str(exc), 2)
+    if as_json:
+        typer.echo(json.dumps(doc, ensure_ascii=False, indent=2, default=str))
+        return
+    for line in site_lines(doc):
+        typer.echo(line)
+    if doc["roads_generated"]:
+        typer.secho(f"note: {doc['note']}", fg=typer.colors.YELLOW)
+
+
+def site_lines(doc: dict) -> list[str]:
+    """A site selection's answer as text: the solver's status, the objective, each site and what it adds."""
+    unit = "incidents" if doc["demand"] == "incidents" else "population"
+    gap = "" if doc["gap"] in (None, 0) else f", gap {doc['gap'] * 100:.2f} %"
+    cov = doc["coverage"]
+    out = [f"{doc['problem']}: {doc['status']}{gap} ({doc['solver']}, {doc['solve_s']:.1f} s; matrix "
+           f"{doc['villages']} villages x {doc['candidates']['count']} candidates + {doc['fixed_stations']} "
+           f"stations in {doc['matrix_s']:.1f} s)",
+           f"objective: {doc['objective']:,.0f} ({doc['objective_is']})" if doc["objective"] is not None
+           else "objective: none (no solution)",
+           f"{unit} within {cov['within_min']:g} min: {cov['before'][unit]:,.0f} "
+           f"({(cov['before']['share'] or 0) * 100:.1f} %) today, {cov['after'][unit]:,.0f} "
+           f"({(cov['after']['share'] or 0) * 100:.1f} %) with the new sites: +{cov['gained']:,.0f}"]
+    if doc["uncoverable"]["villages"]:
+        out.append(f"{doc['uncoverable']['villages']} villages ({doc['uncoverable'][unit]:,.0f}) cannot be reached "
+                   f"within {cov['within_min']:g} min from any site")
+    out.append(f"{'#':>3}  {'site':<34} {'lon':>10} {'lat':>9}  {'commune':<24} {unit + ' gained':>18}")
+    for s in doc["chosen"]:
+        out.append(f"{s['rank']:>3}  {str(s['label'])[:34]:<34} {s['lon']:>10.5f} {s['lat']:>9.5f}  "
+                   f"{str(s['commune'] or '-')[:24]:<24} {s[unit + '_gained']:>18,.0f}")
+    return out
 
 
 def main() -> None:  # pragma: no cover - console entry for `python -m api.cli`

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from data import vocab
+from data.settings import get_settings
 from geo.designation import basis as designation_basis
 from layers.model import Access, Layer, Prop, Style
 
@@ -49,6 +50,7 @@ TRAVEL_RUN_PROPS = (
     Prop("run_at", "datetime", "Thời điểm tính", "Computed at", in_tiles=False),
 )
 MINUTE_BAND_PROP = terms_prop("band", "minute_bands", "Khoảng thời gian", "Minutes band")
+UNDERSERVED_MIN = get_settings().coverage_underserved_min
 
 
 def travel_source(table: str, columns: str) -> str:
@@ -500,5 +502,43 @@ LAYERS: tuple[Layer, ...] = (
         style=Style(by="band", radius=3, colors={
             "m0_15": "#2c7bb6", "m15_30": "#abd9e9", "m30_60": "#ffffbf", "m60_120": "#fdae61",
             "m120_plus": "#d7191c"}),
+    ),
+
+    # A view over the stored village access run: villages beyond SITMAP_COVERAGE_UNDERSERVED_MIN (read when
+    # the catalogue is imported) to the nearest station ("nearest"; then also to their own), or only to their
+    # own commune's station ("own"); no figure (unreachable) counts as beyond, with its reason.
+    Layer(
+        id="underserved-villages", order=104,
+        title_vi="Bản, thôn xa trụ sở công an", title_en="Underserved villages",
+        description=f"Villages more than {UNDERSERVED_MIN:g} minutes by road from the nearest police station "
+                    "(underserved_by = nearest) or only from their own commune's station (own), from the stored "
+                    "village access run (`sitmap analyze refresh`); `sitmap analyze coverage` and GET "
+                    "/analyses/coverage give the table and the CSV. " + GENERATED_ROADS_NOTE,
+        source=travel_source("travel_access", "t.settlement_id, t.village, t.population, t.nearest_station_code, "
+                             "t.nearest_station_min, t.own_station_code, t.own_station_min, t.reason, "
+                             f"{UNDERSERVED_MIN:g}::float8 AS threshold_min, "
+                             f"CASE WHEN coalesce(t.nearest_station_min > {UNDERSERVED_MIN:g}, true) THEN 'nearest' "
+                             f"WHEN coalesce(t.own_station_min > {UNDERSERVED_MIN:g}, true) THEN 'own' "
+                             "END AS underserved_by"),
+        where="underserved_by IS NOT NULL",
+        geometry_type="Point",
+        properties=(
+            Prop("village", "string", "Bản, thôn", "Village"),
+            Prop("population", "integer", "Dân số", "Population"),
+            Prop("underserved_by", "string", "Xa trụ sở (gần nhất / của xã)", "Beyond the limit to (nearest / own)"),
+            Prop("threshold_min", "number", "Ngưỡng (phút)", "Threshold (minutes)"),
+            Prop("nearest_station_code", "string", "Trụ sở gần nhất", "Nearest station"),
+            Prop("nearest_station_min", "number", "Phút đến trụ sở gần nhất", "Minutes to nearest station"),
+            Prop("own_station_code", "string", "Trụ sở công an xã", "Own commune station"),
+            Prop("own_station_min", "number", "Phút đến trụ sở xã", "Minutes to own station"),
+            Prop("reason", "string", "Lý do không có số liệu", "Why no figure", filterable=False),
+            Prop("settlement_id", "integer", "Mã bản", "Village id"),
+            Prop("unit_id", "integer", "Xã, phường", "Commune"),
+            UNIT_NAME,
+            *TRAVEL_RUN_PROPS,
+        ),
+        access=ANALYSIS_BY_COMMUNE, tables=("travel_run", "travel_access"), minzoom=6,
+        priority="population DESC, id",
+        style=Style(by="underserved_by", radius=6, colors={"nearest": "#b2182b", "own": "#ef8a62"}),
     ),
 )

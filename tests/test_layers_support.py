@@ -209,4 +209,7 @@ EXPECTED_COUNTS = {
     # Those in force now (the layer's default).
     "road-closures": "SELECT count(*) FROM road_closure WHERE starts_at <= now() AND now() < coalesce(least(ends_at, "
                      "reopened_at), 'infinity')",
+    # Beyond SITMAP_COVERAGE_UNDERSERVED_MIN to the nearest or the own station, or without a figure.
+    "underserved-villages": "SELECT count(*) FROM travel_access WHERE NOT (coalesce(nearest_station_min <= 60, "
+                            "false) AND coalesce(own_station_min <= 60, false))",
 }

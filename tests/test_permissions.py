@@ -324,6 +324,36 @@ def _closure_read(http, base, world, who, where):
     return _outcome(http.get(f"{base}/closures/{_closure(http, base, world, where)}", headers=world.headers(who)))
 
 
+def _sites(http, base, world, who, where):
+    _roads(world)
+    body = {"problem": "mclp", "p": 1, "minutes": 30, "commune": _where(world, where)[1]}
+    return _outcome(http.post(f"{base}/analyses/sites", json=body, headers=world.headers(who)))
+
+
+# Scenarios are province-wide plans (scenario.manage is not limited to communes): "other" changes nothing.
+def _scenario(http, base, world, run: bool = False) -> int:
+    _roads(world)
+    r = http.post(f"{base}/scenarios", json={"name": "s", "changes": []}, headers=world.headers("admin"))
+    assert r.status_code == 201, r.text
+    sid = r.json()["id"]
+    if run:
+        r = http.post(f"{base}/scenarios/{sid}/run", headers=world.headers("admin"))
+        assert r.status_code == 200, r.text
+    return sid
+
+
+def _scenario_call(method: str, path: str | None = None, body: dict | None = None, run: bool = False) -> Call:
+    """``path`` None: the collection /scenarios; else that path under one scenario made by an admin."""
+    def call(http, base, world, who, where):
+        if path is None:
+            body_ = {"name": "s", "changes": []} if method == "POST" else None
+            return _outcome(http.request(method, f"{base}/scenarios", json=body_, headers=world.headers(who)))
+        sid = _scenario(http, base, world, run)
+        return _outcome(http.request(method, f"{base}/scenarios/{sid}{path}", json=body, headers=world.headers(who)))
+
+    return call
+
+
 HOTSPOT_BODY = {"categories": ["drugs"], "until": "2026-06-01T00:00:00+07:00"}
 
 
@@ -370,6 +400,8 @@ CALLS: dict[str, tuple[str, Call]] = {
     "GET /analyses/access": ("analysis.run", _analysis("access")),
     "GET /analyses/savings": ("analysis.run", _analysis("savings")),
     "GET /analyses/responses": ("analysis.run", _analysis("responses")),
+    "GET /analyses/coverage": ("analysis.run", _analysis("coverage")),
+    "GET /analyses/coverage/curve.svg": ("analysis.run", _analysis("coverage/curve.svg")),
     "POST /designations": ("designation.propose", _propose),
     "PATCH /designations/{designation_id}": ("designation.propose", _designation_step("edit")),
     "POST /designations/{designation_id}/approve": ("designation.approve", _designation_step("approve")),
@@ -379,6 +411,16 @@ CALLS: dict[str, tuple[str, Call]] = {
     "GET /designations/{designation_id}": ("layer.restricted", _designation),
     "GET /units/{unit_id}/designations": ("layer.restricted", _unit_designations),
     "POST /analyses/hotspots": ("analysis.run", _hotspots_post),
+    "POST /analyses/sites": ("analysis.run", _sites),
+    "POST /scenarios": ("scenario.manage", _scenario_call("POST")),
+    "GET /scenarios": ("scenario.manage", _scenario_call("GET")),
+    "GET /scenarios/{scenario_id}": ("scenario.manage", _scenario_call("GET", "")),
+    "PUT /scenarios/{scenario_id}": ("scenario.manage", _scenario_call("PUT", "", {"version": 1, "name": "t",
+                                                                                   "changes": []})),
+    "PATCH /scenarios/{scenario_id}": ("scenario.manage", _scenario_call("PATCH", "", {"version": 1, "name": "t"})),
+    "DELETE /scenarios/{scenario_id}": ("scenario.manage", _scenario_call("DELETE", "")),
+    "POST /scenarios/{scenario_id}/run": ("scenario.manage", _scenario_call("POST", "/run")),
+    "GET /scenarios/{scenario_id}/curve.svg": ("scenario.manage", _scenario_call("GET", "/curve.svg", run=True)),
     "POST /closures": ("closure.manage", _close),
     "PATCH /closures/{closure_id}": ("closure.manage", _closure_step("edit")),
     "POST /closures/{closure_id}/reopen": ("closure.manage", _closure_step("reopen")),

@@ -17,13 +17,14 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Literal
 
+import geopandas as gpd
 import numpy as np
 import pandas as pd
 import psycopg
 
 from data import vocab
 from geo.travel.access import own_stations
-from geo.travel.network import provenance, snap_reason
+from geo.travel.network import Closures, closures_attrs, provenance, snap_reason
 from geo.travel.trips import attached, nearest_station, pair_trips, stations, villages
 
 # The curve runs every minute from 0 to this (or to the largest limit asked, if larger).
@@ -119,9 +120,29 @@ class Coverage:
                    "either": out["nearest_reason"].str.cat(out["own_reason"], sep="; ").str.strip("; ")}
         out["reason"] = reasons[basis]
         out = out.sort_values(["population", "village_id"], ascending=[False, True], kind="stable")
-        out = out.reset_index(drop=True)
+        out = gpd.GeoDataFrame(out.reset_index(drop=True), crs="EPSG:4326",
+                               geometry=gpd.points_from_xy(out["lon"], out["lat"]))
         out.attrs = {**self.attrs, "basis": basis, "threshold_min": t}
         return out
+
+    def lines(self) -> list[str]:
+        """The table as text for a terminal: the province first, then each commune."""
+        heads = "".join(f" | within {label(m):>3} min" for m in self.minutes)
+        out = [f"{'commune':<28} {'villages':>8} {'population':>10}{heads}"]
+        for _, r in self.table().iterrows():
+            name = "PROVINCE" if r["scope"] == "province" else str(r["commune"])[:28]
+            cells = "".join(f" | {int(r[f'population_within_{label(m)}']):>7,} {_pct(r[f'share_within_{label(m)}'])}"
+                            for m in self.minutes)
+            out.append(f"{name:<28} {int(r['villages']):>8} {int(r['population']):>10,}{cells}")
+        if int(self.province["villages_unreachable"].iloc[0]):
+            out.append(f"{int(self.province['villages_unreachable'].iloc[0])} villages "
+                       f"({int(self.province['population_unreachable'].iloc[0]):,} people) have no road path to a "
+                       "station: beyond every limit")
+        return out
+
+
+def _pct(share: float) -> str:
+    return "   -  " if share != share else f"{share * 100:5.1f}%"
 
     def table(self) -> pd.DataFrame:
         """The province row first, then the communes (``scope`` says which)."""
@@ -137,11 +158,14 @@ class Coverage:
 
 def coverage(conn: psycopg.Connection, *, stations: pd.DataFrame | None = None, on: date,
              minutes: tuple[float, ...], statuses: tuple[str, ...] | None = None, max_snap_m: float,
-             walk_kmh: float, underserved_min: float = 60.0, curve_max_min: int = CURVE_MAX_MIN) -> Coverage:
+             walk_kmh: float, underserved_min: float = 60.0, curve_max_min: int = CURVE_MAX_MIN,
+             closures: Closures | None = None) -> Coverage:
     """Coverage of the villages by ``stations`` (default ``station_frame(conn, on)``), only those whose
     ``hq_status`` is in ``statuses`` when given, within each of ``minutes``.
 
     ``max_snap_m``: metres a village or station may lie from the road; ``walk_kmh``: speed of that walk.
+    Roads closed by ``closures`` are not driven (default ``Closures.on_day(on)``: those in force now for
+    today, at noon for another day; a scenario adds hypothetical ones there).
     Raises ``CoverageError`` for bad limits or statuses, ``geo.travel.network.NoRoads`` without roads.
     """
     ms = check_minutes(minutes)
@@ -151,29 +175,31 @@ def coverage(conn: psycopg.Connection, *, stations: pd.DataFrame | None = None, 
         raise CoverageError("each station in the frame needs its own station_id")
     if statuses is not None:
         st = st[st["hq_status"].isin(statuses)]
-    vil = attached(conn, villages(conn), "village_id", "out", max_snap_m, walk_kmh)
-    sta = attached(conn, st, "station_id", "in", max_snap_m, walk_kmh)
-    per_village = _village_minutes(conn, vil, sta, max_snap_m)
+    closures = closures or Closures.on_day(on)
+    vil = attached(conn, villages(conn), "village_id", "out", max_snap_m, walk_kmh, closures)
+    sta = attached(conn, st, "station_id", "in", max_snap_m, walk_kmh, closures)
+    per_village = _village_minutes(conn, vil, sta, max_snap_m, closures)
     communes, province = tables(per_village, ms)
     curve = curve_points(per_village, max(curve_max_min, int(np.ceil(ms[-1]))))
     attrs = {**provenance(conn), "on": on.isoformat(), "minutes": list(ms),
              "statuses": list(statuses) if statuses else None, "stations": len(sta),
-             "max_snap_m": max_snap_m, "walk_kmh": walk_kmh, "underserved_min": float(underserved_min)}
+             "max_snap_m": max_snap_m, "walk_kmh": walk_kmh, "underserved_min": float(underserved_min),
+             **closures_attrs(conn, closures)}
     for frame in (per_village, communes, province, curve):
         frame.attrs = dict(attrs)
     return Coverage(per_village, communes, province, curve, ms, float(underserved_min), attrs)
 
 
-def _village_minutes(conn: psycopg.Connection, vil: pd.DataFrame, st: pd.DataFrame,
-                     max_snap_m: float) -> pd.DataFrame:
-    near = nearest_station(conn, st)
+def _village_minutes(conn: psycopg.Connection, vil: pd.DataFrame, st: pd.DataFrame, max_snap_m: float,
+                     closures: Closures) -> pd.DataFrame:
+    near = nearest_station(conn, st, closures=closures)
     vnode = vil["node"]
     hit = near.reindex(vnode.fillna(-1).astype(int).to_numpy())
     near_id = pd.Series(hit["station_id"].to_numpy(float), index=vil.index)
     near_s = vil["access_s"].to_numpy(float) + hit["total_s"].to_numpy(float)
     own = own_stations(vil, st) if len(st) else pd.Series(np.nan, index=vil.index)
     pairs = pd.DataFrame({"from_node": vnode, "to_node": own.map(st["node"])}, index=vil.index)
-    trips = pair_trips(conn, pairs)
+    trips = pair_trips(conn, pairs, closures=closures)
     own_access = own.map(st["access_s"]).to_numpy(float)
     own_s = vil["access_s"].to_numpy(float) + trips["network_s"].to_numpy(float) + own_access
 
