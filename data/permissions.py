@@ -69,6 +69,8 @@ PERMISSIONS: dict[str, Rule] = {
     "designation.approve": Rule(_COMMAND, True, "approve, reject or revoke key-area designations"),
     "closure.manage": Rule(frozenset({"admin", "commander", "planner"}), True, "record, edit and reopen road "
                                                                                 "closures"),
+    "scenario.manage": Rule(frozenset({"admin", "planner"}), False, "create, run, change and delete what-if "
+                                                                    "scenarios of stations and road closures"),
     "user.manage": Rule(frozenset({"admin"}), False, "manage users, today with the local CLI sitmap user"),
     "self.read": Rule(_ALL, False, "see one's own sign-in: user name, role, communes"),
 }
