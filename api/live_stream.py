@@ -21,7 +21,7 @@ from data.permissions import Caller, communes_for, may
 
 log = logging.getLogger("sitmap.live")
 
-LIVE_LAYERS = ("incidents", "patrol-points", "stations", "key-areas")
+LIVE_LAYERS = ("incidents", "patrol-points", "stations", "key-areas", "road-closures")
 T = TypeVar("T")
 
 

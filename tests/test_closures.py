@@ -192,7 +192,8 @@ def test_idempotent_retry_edits_refusals_audit_live_event_and_layer(roads, make_
     audits = rows(world.url, "SELECT action, username FROM audit_log WHERE target = %s ORDER BY id", [f"closure:{cid}"])
     assert audits == [("closure.create", "commander_a"), ("closure.edit", "planner")]
     events = rows(world.url, "SELECT kind, unit_id, payload FROM event WHERE layer = 'road-closures' ORDER BY id")
-    assert [(k, u) for k, u, _ in events] == [("closure_created", world.unit_a), ("closure_updated", world.unit_a)]
+    assert [(k, u, p["step"]) for k, u, p in events] == [("closure", world.unit_a, "create"),
+                                                         ("closure", world.unit_a, "edit")]
     assert events[0][2]["feature"]["id"] == cid and events[0][2]["feature"]["properties"]["reason"] == "landslide"
     assert "created_by_name" not in events[0][2]["feature"]["properties"]  # the public Feature
 
@@ -211,6 +212,28 @@ def test_idempotent_retry_edits_refusals_audit_live_event_and_layer(roads, make_
 
     assert api.post(f"/closures/{cid}/reopen", json={"version": 2}, headers=world.headers("admin")).status_code == 200
     assert api.get("/collections/road-closures/items", headers=world.headers("commander")).json()["features"] == []
-    assert rows(world.url, "SELECT kind FROM event WHERE layer = 'road-closures' ORDER BY id DESC LIMIT 1") == [
-        ("closure_reopened",)]
+    assert rows(world.url, "SELECT payload->>'step' FROM event WHERE layer = 'road-closures' ORDER BY id DESC "
+                           "LIMIT 1") == [("reopen",)]
     assert api.get(f"/closures/{cid}", headers=world.headers("planner")).json()["reopened_by"] is None  # redacted
+
+
+def test_open_maps_receive_the_closure_on_the_live_stream(roads, start_server):
+    import httpx
+
+    from tests.opsworld import SSE
+
+    world = roads
+    base = start_server(world.url)
+    stream = SSE(base, world.headers("commander_a"), params={"layers": "road-closures"})
+    try:
+        assert stream.status == 200
+        r = httpx.post(f"{base}/closures", json={"reason": "landslide", "geometry": point(*ON_VALLEY_EDGE)},
+                       headers=world.headers("planner"), timeout=30)
+        assert r.status_code == 201, r.text
+        cid = r.json()["id"]
+        got = stream.wait_for(lambda ms: any(m.get("event") == "closure" for m in ms), timeout=15)
+        mine = [m for m in got if m.get("event") == "closure"]
+        assert mine and mine[0]["data"]["feature"]["id"] == cid and mine[0]["data"]["step"] == "create"
+        assert mine[0]["data"]["feature"]["geometry"] == point(*ON_VALLEY_EDGE)
+    finally:
+        stream.close()

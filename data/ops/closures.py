@@ -5,10 +5,10 @@ every edge would close nothing and is refused, saying how far it is.
 
 Each write is one transaction: the row (a retry with the same ``client_id`` returns the stored closure, never a
 second one), one ``audit_log`` row (``closure.create|edit|reopen``, target ``closure:{id}``) and one live event
-on the ``road-closures`` layer that open maps draw. Edits and reopening run under optimistic concurrency
-(a stale version is 409). The commune of a closure is the one holding a point of it at its start (trigger);
-a commune-scoped caller manages only the closures of its communes. Who recorded and reopened a closure are
-personal details (data/permissions.py ``personal.read``).
+(kind ``closure``, its ``step`` create|edit|reopen) on the ``road-closures`` layer that open maps draw.
+Edits and reopening run under optimistic concurrency (a stale version is 409). The commune of a closure is
+the one holding a point of it at its start (trigger); a commune-scoped caller manages only the closures of its
+communes. Who recorded and reopened a closure are personal details (data/permissions.py ``personal.read``).
 """
 
 from __future__ import annotations
@@ -31,6 +31,8 @@ from data.permissions import Caller
 from layers import geojson
 
 LAYER = "road-closures"
+# One live event kind for every step (``step`` in the payload says which), as designations have.
+EVENT = "closure"
 ACTION = "closure.manage"
 READ_ACTION = "layer.restricted"
 REASONS = vocab.codes(vocab.CLOSURE_REASONS)
@@ -173,9 +175,10 @@ async def _same_body(conn: psycopg.AsyncConnection, row: dict[str, Any], item: N
             and row["ends_at"] == item.ends_at and (item.starts_at is None or row["starts_at"] == item.starts_at))
 
 
-async def _emit(conn: psycopg.AsyncConnection, kind: str, row: dict[str, Any]) -> None:
+async def _emit(conn: psycopg.AsyncConnection, step: str, row: dict[str, Any]) -> None:
     feature = await geojson.public_feature(conn, LAYER, row["id"])
-    await events.emit(conn, kind, LAYER, row["unit_id"], {"feature": feature, "unit_code": row["unit_code"]})
+    await events.emit(conn, EVENT, LAYER, row["unit_id"], {"feature": feature, "unit_code": row["unit_code"],
+                                                           "step": step})
 
 
 async def create(conn: psycopg.AsyncConnection, actor: Caller, item: NewClosure, addr: str | None,
@@ -227,7 +230,7 @@ async def create(conn: psycopg.AsyncConnection, actor: Caller, item: NewClosure,
         cid = (await cur.fetchone())["id"]
         row = await _fetch(conn, cid)
         closes = await _closed_edges(conn, g, snap_m)
-        await _emit(conn, "closure_created", row)
+        await _emit(conn, "create", row)
         await audit.record(conn, actor.user_id, actor.username, "closure.create", f"closure:{cid}", addr,
                            {"reason": item.reason, "unit_id": row["unit_id"], "starts_at": starts_at,
                             "ends_at": item.ends_at, "closes_edges": closes})
@@ -261,7 +264,7 @@ async def reopen(conn: psycopg.AsyncConnection, actor: Caller, cid: int, version
         await conn.execute("UPDATE road_closure SET reopened_at = now(), reopened_by = %s, version = version + 1, "
                            "updated_at = now() WHERE id = %s", (actor.user_id, cid))
         new = await _fetch(conn, cid)
-        await _emit(conn, "closure_reopened", new)
+        await _emit(conn, "reopen", new)
         await audit.record(conn, actor.user_id, actor.username, "closure.reopen", f"closure:{cid}", addr,
                            {"reason": row["reason"], "unit_id": row["unit_id"], "was_in_force": row["in_force"]})
     return representation(new, actor)
@@ -286,7 +289,7 @@ async def edit(conn: psycopg.AsyncConnection, actor: Caller, cid: int, version: 
         await conn.execute(f"UPDATE road_closure SET {assign}, version = version + 1, updated_at = now() "  # noqa: S608
                            "WHERE id = %(id)s", {**sets, "id": cid})
         new = await _fetch(conn, cid)
-        await _emit(conn, "closure_updated", new)
+        await _emit(conn, "edit", new)
         detail = {k: (v if k != "note" else "(changed)") for k, v in sets.items()}
         await audit.record(conn, actor.user_id, actor.username, "closure.edit", f"closure:{cid}", addr,
                            {**detail, "from_ends_at": row["ends_at"]})

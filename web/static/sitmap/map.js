@@ -9,7 +9,7 @@
   // labels of every vocabulary (web/i18n.py), so popups, legends and feeds say what the server says.
   // The event kinds of /live (api/routers/live.py).
   var LIVE_KINDS = ["incident_created", "incident_updated", "alert", "patrol_visit", "station_status", "designation",
-    "message"];
+    "closure", "message"];
   var PALETTE = ["#d62728", "#1f77b4", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf",
     "#bcbd22", "#7f7f7f"];
 
