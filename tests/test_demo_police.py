@@ -274,7 +274,9 @@ def test_key_area_designations(db):
     rows = dict(db.execute("SELECT kind, count(*) FROM designation WHERE status = 'approved' AND unit_id IS NOT NULL "
                            "AND basis ? 'rule' AND valid_from IS NOT NULL GROUP BY kind").fetchall())
     assert rows["key_complex"] == REPORTED["key_complex"] and rows["drug_key"] == REPORTED["drug_key"]
-    assert one(db, "SELECT count(DISTINCT unit_id) FROM designation WHERE kind = 'key_complex'")[0] == 15
+    # The province's decisions (the rules' proposals, made at the end of the load, may name others).
+    assert one(db, "SELECT count(DISTINCT unit_id) FROM designation WHERE kind = 'key_complex' "
+                   "AND origin = 'historical'")[0] == 15
     # The drug key areas are the communes with the most drug incidents in their window.
     worst = one(db, "SELECT max((basis->>'incidents')::int) FROM designation WHERE kind = 'drug_key'")[0]
     top = one(db, "SELECT max(n) FROM (SELECT count(*) n FROM incident WHERE category = 'drugs' GROUP BY unit_id) q")[0]
