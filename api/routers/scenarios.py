@@ -34,15 +34,15 @@ Conn = Annotated[psycopg.AsyncConnection, Depends(connection)]
 Planner = Annotated[Caller, Depends(require(ops.ACTION))]
 INT_MAX = 2**31 - 1
 Id = Annotated[int, Path(ge=1, le=INT_MAX, description="The scenario's id")]
-CHANGES = Field(max_length=ops.MAX_CHANGES, description="Changes, applied in order: add_station, remove_station, "
-                "move_station, set_status, add_closure (see data/ops/scenarios.py)")
+CHANGES_DOC = ("Changes, applied in order: add_station, remove_station, move_station, set_status, add_closure "
+               "(see data/ops/scenarios.py)")
 
 
 class ScenarioIn(BaseModel):
     model_config = STRICT
     name: str = Field(min_length=1, max_length=200)
     description: str | None = Field(default=None, max_length=4000)
-    changes: list[dict[str, Any]] = CHANGES
+    changes: list[dict[str, Any]] = Field(max_length=ops.MAX_CHANGES, description=CHANGES_DOC)
 
 
 class ScenarioPut(ScenarioIn):
@@ -54,7 +54,7 @@ class ScenarioPatch(BaseModel):
     version: int = Field(ge=1, le=INT_MAX, description="The version you read; a stale one is refused with 409")
     name: str | None = Field(default=None, min_length=1, max_length=200)
     description: str | None = Field(default=None, max_length=4000)
-    changes: list[dict[str, Any]] | None = CHANGES
+    changes: list[dict[str, Any]] | None = Field(default=None, max_length=ops.MAX_CHANGES, description=CHANGES_DOC)
 
 
 @router.post("/scenarios", status_code=201, summary="Save a what-if scenario (planners, admins)")

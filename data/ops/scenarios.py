@@ -398,7 +398,7 @@ def compute(conn: psycopg.Connection, changes: list[dict[str, Any]], *, on: date
     today = coverage(conn, stations=st, closures=Closures.on_day(on), **kw)
     scen = coverage(conn, stations=apply(st, changes), closures=Closures.on_day(on, closures_of(changes)), **kw)
     t, s = _figures(today), _figures(scen)
-    side = [{"limit_min": m, "today_population": t["within"][m]["population"],
+    side = [{"limit_min": float(m), "today_population": t["within"][m]["population"],
              "scenario_population": s["within"][m]["population"],
              "change_population": s["within"][m]["population"] - t["within"][m]["population"],
              "today_share": t["within"][m]["share"], "scenario_share": s["within"][m]["share"]}
