@@ -276,3 +276,21 @@ def test_underserved_layer_is_the_stored_access_run_beyond_the_setting(demo):  #
     assert len(mine["features"]) == sum(f["properties"]["unit_id"] == busiest for f in feats) < len(feats)
     refused = c.get("/collections/underserved-villages/items", headers=who["officer"])
     assert refused.status_code in (401, 403, 404)
+
+
+def test_the_briefing_carries_the_communes_and_the_provinces_curve(demo_db, tmp_path):
+    from web import briefing
+
+    page = briefing.export(demo_db, "Mường Chà", "html", tmp_path / "b.html").read_text(encoding="utf-8")
+    svg = page[page.index('<svg class="br-curve"'):]
+    root = ET.fromstring(svg[:svg.index("</svg>") + len("</svg>")])
+    names = [g.get("data-name") for g in root.findall(f"{SVG_NS}g[@class='curve']")]
+    assert names == ["Xã Mường Chà", "Tỉnh"]
+    assert "giả lập" in root.find(f"{SVG_NS}desc").text
+    assert "Tỷ lệ dân số trong tầm tiếp cận đồn công an" in page
+
+
+def test_the_map_offers_the_curve_to_the_roles_that_run_analyses(make_client, world):
+    page = make_client(world.url).get("/", headers={"Accept": "text/html"}).text
+    assert "sitmap/coverage.js" in page
+    assert '"coverage_roles": ["admin", "commander", "planner"]' in page

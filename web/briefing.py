@@ -21,6 +21,10 @@ import psycopg
 
 from data import vocab
 from data.ops import briefing as facts
+from data.settings import get_settings
+from geo.coverage.coverage import coverage, curve_points
+from geo.coverage.curve import curve_svg
+from geo.travel.network import TravelError
 from layers import registry
 from web import assets, i18n
 
@@ -179,8 +183,31 @@ def _legend_html(b: facts.Briefing, lang: str, cat_colors: dict[str, str]) -> st
     return '<div class="br-legend">' + "".join(rows) + "</div>"
 
 
-def render_html(b: facts.Briefing, lang: str = "vi", printed: datetime | None = None) -> str:
-    """The briefing as one HTML document with every script, style and datum inlined."""
+def coverage_figure(conn: psycopg.Connection, b: facts.Briefing, lang: str) -> str:
+    """The coverage curve of the briefing's commune next to the province's (geo/coverage), as inline SVG under
+    its heading; without a road graph, a line saying so instead of a figure."""
+    s = i18n.strings(lang)
+    settings = get_settings()
+    try:
+        run = coverage(conn, on=b.until.astimezone(TZ).date(), minutes=tuple(settings.coverage_minutes),
+                       max_snap_m=settings.travel_snap_max_m, walk_kmh=settings.travel_walk_kmh)
+    except TravelError as exc:
+        return f"<h2>{html.escape(s['coverage_briefing'])}</h2><p>{html.escape(str(exc))}</p>"
+    mine = run.villages[run.villages["unit_id"] == b.unit["id"]]
+    curves = [(b.unit["name"], curve_points(mine, int(run.curve["minutes"].max())))] if len(mine) else []
+    curves.append((i18n.label(vocab.UNIT_KINDS, "province", lang), run.curve))
+    svg = curve_svg(curves, lang=lang, marks=run.minutes, roads_generated=bool(run.attrs["roads_generated"]),
+                    note=str(run.attrs["note"]))
+    # Sized in em of the summary column, so the column's fitting script shrinks the figure with the type.
+    svg = svg.replace("<svg ", '<svg class="br-curve" style="display:block;height:21em;width:auto;max-width:100%" ',
+                      1)
+    return f"<h2>{html.escape(s['coverage_briefing'])}</h2>{svg}"
+
+
+def render_html(b: facts.Briefing, lang: str = "vi", printed: datetime | None = None,
+                coverage_svg: str = "") -> str:
+    """The briefing as one HTML document with every script, style and datum inlined (``coverage_svg``: the
+    coverage figure of ``coverage_figure``, at the end of the summary column)."""
     s = i18n.strings(lang)
     e = html.escape
     printed = printed or datetime.now(TZ)
@@ -217,7 +244,7 @@ def render_html(b: facts.Briefing, lang: str = "vi", printed: datetime | None = 
             f"{_fmt_date(b.until)} · {e(s['printed_at'])}: {printed.astimezone(TZ).strftime('%d/%m/%Y %H:%M')}"
             "</p></div>")
     north = f'<div class="br-north">{_NORTH_SVG}<br>{e(s["north"])}</div>'
-    side = f'<div class="br-side">{_summary_html(b, lang)}</div>'
+    side = f'<div class="br-side">{_summary_html(b, lang)}{coverage_svg}</div>'
     foot = ('<div class="br-foot">sitmap · WGS84 (EPSG:4326) · '
             + e("© OpenStreetMap contributors (ODbL); GeoNames (CC BY 4.0)") + "</div>")
     root = m.get_root()
@@ -269,7 +296,8 @@ def export(url: str, commune: str, fmt: str = "html", output: Path | None = None
     until = until or datetime.now(TZ)
     with psycopg.connect(url) as conn:
         b = facts.collect(conn, commune, until)
-    page = render_html(b, lang)
+        figure = coverage_figure(conn, b, lang)
+    page = render_html(b, lang, coverage_svg=figure)
     output = output or Path(f"briefing-{b.unit['code']}.{fmt}")
     if fmt == "html":
         output.write_text(page, encoding="utf-8")

@@ -128,6 +128,14 @@ STRINGS: dict[str, tuple[str, str]] = {
     "valid": ("Hiệu lực", "Valid"),
     "open_ended": ("chưa xác định", "open-ended"),
     "designation_change": ("Địa bàn trọng điểm", "Key-area designation"),
+    "coverage_curve": ("Độ phủ của trụ sở công an", "Station coverage"),
+    "coverage_close": ("Đóng", "Close"),
+    "coverage_loading": ("Đang tính độ phủ…", "Computing the coverage…"),
+    "coverage_failed": ("Không tính được độ phủ", "The coverage could not be computed"),
+    "coverage_table_csv": ("Bảng theo xã (CSV)", "Table by commune (CSV)"),
+    "coverage_underserved_csv": ("Bản, thôn xa trụ sở (CSV)", "Underserved villages (CSV)"),
+    "coverage_briefing": ("Tỷ lệ dân số trong tầm tiếp cận đồn công an",
+                          "Share of the population within reach of a police station"),
 }
 
 

@@ -14,6 +14,7 @@ import folium
 from branca.element import MacroElement
 from jinja2 import Template
 
+from data.permissions import roles_for
 from geo.crs import VN2000_UTM_ZONES, vn2000_utm_proj4
 from web import assets, i18n
 
@@ -106,12 +107,15 @@ _MAP_PANEL = """
 def commanders_map(basemap_url: str | None = None) -> str:
     """The commanders' map page (HTML)."""
     js = [assets.LEAFLET_JS, assets.VECTORGRID_JS, assets.SHIM_JS, assets.PROJ4_JS, assets.COMMON_JS,
-          ("sitmap_designations", "sitmap/designations.js"), ("sitmap_map", "sitmap/map.js")]
+          ("sitmap_designations", "sitmap/designations.js"), ("sitmap_coverage", "sitmap/coverage.js"),
+          ("sitmap_map", "sitmap/map.js")]
     m = assets.offline_map(js=js, css=[assets.LEAFLET_CSS, assets.SITMAP_CSS], control_scale=True,
                            prefer_canvas=False, **_START)
     root = m.get_root()
     root.header.add_child(_head("app_title"), name="title")
-    root.header.add_child(_json_script("SITMAP_CONFIG", _config(basemap_url=basemap_url)), name="config")
+    # The roles that see the coverage curve's button (the route checks the permission itself).
+    extra = {"coverage_roles": sorted(roles_for("analysis.run"))}
+    root.header.add_child(_json_script("SITMAP_CONFIG", _config(extra, basemap_url=basemap_url)), name="config")
     root.html.add_child(folium.Element(_MAP_PANEL), name="panel")
     m.add_child(_Init("SitmapMap"), name="init")
     return root.render()

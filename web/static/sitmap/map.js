@@ -533,6 +533,7 @@
     document.getElementById("sm-signout").hidden = !user;
     document.getElementById("sm-signin-open").hidden = !!user;
     document.body.dataset.user = user ? user.username : "";
+    if (window.SitmapCoverage) { SitmapCoverage.show(user); }
   }
 
   function wireSignin() {
