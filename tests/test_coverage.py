@@ -294,3 +294,22 @@ def test_the_map_offers_the_curve_to_the_roles_that_run_analyses(make_client, wo
     page = make_client(world.url).get("/", headers={"Accept": "text/html"}).text
     assert "sitmap/coverage.js" in page
     assert '"coverage_roles": ["admin", "commander", "planner"]' in page
+
+
+def test_cli_prints_the_table_and_writes_the_underserved(demo_db, today, tmp_path):
+    from tests.test_travel_cli import sitmap
+
+    out = tmp_path / "under.csv"
+    done = sitmap(demo_db, "analyze", "coverage", "--minutes", "30", "--on", ON.isoformat(), "--output", str(out))
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0].split() == ["commune", "villages", "population", "|", "within", "30", "min"]
+    p = today.province.iloc[0]
+    assert lines[1].split()[:4] == ["PROVINCE", "1500", f"{int(p['population']):,}", "|"]
+    assert lines[1].split()[4] == f"{int(p['population_within_30']):,}"
+    assert "are generated" in done.stdout
+    rows = _csv(out.read_text(encoding="utf-8"))
+    assert len(rows) == len(today.underserved()) and int(rows[0]["population"]) >= int(rows[-1]["population"])
+    bad = sitmap(demo_db, "analyze", "coverage", "--status", "palace", "--output", str(tmp_path / "x.csv"))
+    assert bad.returncode == 2 and "unknown headquarters status palace" in bad.stderr
+    assert not (tmp_path / "x.csv").exists()

@@ -80,6 +80,10 @@ def check_minutes(minutes: tuple[float, ...]) -> tuple[float, ...]:
     return ms
 
 
+def _pct(share: float) -> str:
+    return "   -  " if share != share else f"{share * 100:5.1f}%"
+
+
 def label(m: float) -> str:
     """A limit as it appears in column names: 30 -> '30', 7.5 -> '7.5'."""
     return f"{m:g}"
@@ -139,10 +143,6 @@ class Coverage:
                        f"({int(self.province['population_unreachable'].iloc[0]):,} people) have no road path to a "
                        "station: beyond every limit")
         return out
-
-
-def _pct(share: float) -> str:
-    return "   -  " if share != share else f"{share * 100:5.1f}%"
 
     def table(self) -> pd.DataFrame:
         """The province row first, then the communes (``scope`` says which)."""
