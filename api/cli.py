@@ -715,7 +715,11 @@ def site_lines(doc: dict) -> list[str]:
     if doc["uncoverable"]["villages"]:
         out.append(f"{doc['uncoverable']['villages']} villages ({doc['uncoverable'][unit]:,.0f}) cannot be reached "
                    f"within {cov['within_min']:g} min from any site")
-    out.append(f"{'#':>3}  {'site':<34} {'lon':>10} {'lat':>9}  {'commune':<24} {unit + ' gained':>18}")
+    if doc["problem"] == "pmedian" and cov["before"]["mean_min"] is not None:
+        out.append(f"mean minutes to the nearest station ({unit}-weighted): {cov['before']['mean_min']:.1f} today, "
+                   f"{cov['after']['mean_min']:.1f} with the new sites")
+    gained = unit + (" served" if doc["problem"] == "pmedian" else " gained")
+    out.append(f"{'#':>3}  {'site':<34} {'lon':>10} {'lat':>9}  {'commune':<24} {gained:>18}")
     for s in doc["chosen"]:
         out.append(f"{s['rank']:>3}  {str(s['label'])[:34]:<34} {s['lon']:>10.5f} {s['lat']:>9.5f}  "
                    f"{str(s['commune'] or '-')[:24]:<24} {s[unit + '_gained']:>18,.0f}")
