@@ -95,6 +95,13 @@ def test_candidates_villages_nodes_and_plots(demo):
         assert len(cand.road_nodes(conn, spacing_m=500)) > len(nodes)
         with pytest.raises(cand.CandidateError, match="unknown road class motorway"):
             cand.road_nodes(conn, spacing_m=0, classes=("motorway",))
+        # Incidents as demand: each counts once, for the settlement nearest to it.
+        inc = sel.demand_frame(conn, "incidents", None)
+        assert inc["weight"].sum() == conn.execute("SELECT count(*) FROM incident WHERE geom IS NOT NULL").fetchone()[0]
+        some = inc.loc[inc["weight"].idxmax()]
+        near = conn.execute("SELECT count(*) FROM incident i WHERE (SELECT id FROM settlement s ORDER BY s.geom <-> "
+                            "i.geom LIMIT 1) = %s", [int(some["village_id"])]).fetchone()[0]
+        assert some["weight"] == near > 0
     plots = cand.points([103.0, 103.1], [21.4, 21.5], ["A", None])
     assert plots["label"].tolist() == ["A", "plot 2"] and plots["candidate_id"].tolist() == [1, 2]
 
