@@ -493,6 +493,59 @@ def analyze_coverage(
     _analysis("coverage-underserved", fmt, output, run)
 
 
+@analyze_app.command("scenario", help="A what-if (a JSON file: a list of changes, or a saved scenario's id) "
+                                     "beside today: coverage per limit, printed; the villages' minutes today and "
+                                     "with the changes to --output. Nothing is stored or changed.")
+def analyze_scenario(
+    changes: Annotated[str, typer.Argument(help="A JSON file holding the list of changes (add_station, "
+                                                "remove_station, move_station, set_status, add_closure), "
+                                                "or the id of a saved scenario.")],
+    minutes: Annotated[str | None, typer.Option(help="Limits in minutes, comma-separated; default "
+                                                "SITMAP_COVERAGE_MINUTES.")] = None,
+    fmt: FormatOpt = "csv", output: OutputOpt = Path("scenario.csv"), max_snap_m: SnapOpt = None,
+    walk_kmh: WalkOpt = None,
+) -> None:
+    from datetime import date
+
+    import geopandas as gpd
+
+    from data.ops.errors import OpsError
+    from data.ops.scenarios import check_sync, compute
+
+    try:
+        limits = tuple(float(m) for m in minutes.split(",")) if minutes else tuple(get_settings().coverage_minutes)
+    except ValueError:
+        _fail(f"--minutes must be numbers separated by commas, such as 15,30,60; not {minutes!r}", 2)
+
+    def run(conn):
+        if changes.isdigit():
+            row = conn.execute("SELECT changes FROM scenario WHERE id = %s", [int(changes)]).fetchone()
+            if row is None:
+                raise LookupError(f"there is no scenario {changes}; GET /scenarios lists them")
+            given = row[0]
+        else:
+            try:
+                given = json.loads(Path(changes).read_text(encoding="utf-8"))
+            except (OSError, ValueError) as exc:
+                raise ValueError(f"{changes}: not a readable JSON file of changes ({exc})") from exc
+        try:
+            checked = check_sync(conn, given, date.today())
+        except OpsError as exc:
+            raise ValueError(exc.detail) from exc
+        doc, today, scen = compute(conn, checked, on=date.today(), minutes=limits, **_travel(max_snap_m, walk_kmh))
+        v = today.villages
+        frame = gpd.GeoDataFrame(v.assign(scenario_nearest_min=scen.villages["nearest_min"].to_numpy(),
+                                          change_min=scen.villages["nearest_min"].to_numpy() - v["nearest_min"]),
+                                 geometry=gpd.points_from_xy(v["lon"], v["lat"]), crs="EPSG:4326")
+        frame.attrs.update(today.attrs)
+        lines = [f"{r['limit_min']:g} min: today {r['today_population']:,} people ({r['today_share']:.1%}), "
+                 f"scenario {r['scenario_population']:,} ({r['scenario_share']:.1%}), change "
+                 f"{r['change_population']:+,}" for r in doc["table"]]
+        return frame, lines
+
+    _analysis("scenario", fmt, output, run)
+
+
 @analyze_app.command("refresh", help="Recompute the stored travel analyses that the travel layers draw "
                                     "(village-access, isochrones, reorganisation-savings, response-times), e.g. "
                                     "after a road import; each replaces its previous run, all in one transaction.")

@@ -7,6 +7,7 @@ officers and commanders may not write scenarios."""
 
 from __future__ import annotations
 
+import json
 import threading
 from datetime import date
 
@@ -253,3 +254,29 @@ def test_apply_changes_a_copy_only():
     assert out["station_id"].tolist() == [1, -1]
     assert out.loc[0, ["lon", "lat"]].tolist() == [103.5, 21.5] and out.loc[1, "hq_status"] == "planned"
     assert pd.isna(out.loc[1, "unit_id"])
+
+
+def test_the_cli_compares_a_what_if_with_today_and_changes_nothing(demo, tmp_path):
+    """`sitmap analyze scenario FILE`: removing the busiest station lowers (never raises) coverage; the
+    villages' minutes with the change go to the file; the live tables are untouched; a bad file exits 2."""
+    from tests.test_travel_cli import sitmap
+
+    url = demo["url"]
+    with psycopg.connect(url) as conn:
+        sid = conn.execute("SELECT id FROM station WHERE code = 'CA-03127'").fetchone()[0]
+        before = conn.execute("SELECT md5(string_agg(s::text, ',' ORDER BY id)) FROM station s").fetchone()[0]
+    changes = tmp_path / "what-if.json"
+    changes.write_text(json.dumps([{"op": "remove_station", "station_id": sid}]), encoding="utf-8")
+    out = tmp_path / "villages.csv"
+    run = sitmap(url, "analyze", "scenario", str(changes), "--minutes", "30,60", "--output", str(out))
+    assert run.returncode == 0, run.stderr
+    changes_by_limit = [int(line.rsplit("change ", 1)[1].replace(",", "")) for line in run.stdout.splitlines()
+                        if line.endswith(tuple("0123456789")) and "change " in line]
+    assert len(changes_by_limit) == 2 and all(c <= 0 for c in changes_by_limit) and min(changes_by_limit) < 0
+    rows = [line for line in out.read_text(encoding="utf-8").splitlines() if not line.startswith("#")]
+    header = rows[0].split(",")
+    assert "scenario_nearest_min" in header and "change_min" in header and len(rows) > 1000
+    with psycopg.connect(url) as conn:
+        assert conn.execute("SELECT md5(string_agg(s::text, ',' ORDER BY id)) FROM station s").fetchone()[0] == before
+    bad = sitmap(url, "analyze", "scenario", str(tmp_path / "absent.json"))
+    assert bad.returncode == 2 and "not a readable JSON file" in bad.stderr
