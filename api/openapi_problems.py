@@ -74,6 +74,17 @@ EXTRA: dict[tuple[str, str], dict[int, str]] = {
     ("get", "/analyses/access"): {409: "No road graph has been imported"},
     ("get", "/analyses/savings"): {409: "No road graph has been imported"},
     ("get", "/analyses/responses"): {409: "No road graph has been imported"},
+    ("get", "/analyses/coverage"): {409: "No road graph has been imported"},
+    ("get", "/analyses/coverage/curve.svg"): {409: "No road graph has been imported"},
+    ("post", "/analyses/sites"): {409: "No road graph has been imported"},
+    ("put", "/scenarios/{scenario_id}"): {409: "The version is stale"},
+    ("patch", "/scenarios/{scenario_id}"): {409: "The version is stale"},
+    ("post", "/scenarios/{scenario_id}/run"): {409: "No road graph has been imported"},
+    ("get", "/scenarios/{scenario_id}/curve.svg"): {409: "No road graph has been imported"},
+    ("post", "/closures"): {409: "Another closure with this client id and a different body exists"},
+    ("patch", "/closures/{closure_id}"): {409: "The version is stale, or the closure was reopened or has ended"},
+    ("post", "/closures/{closure_id}/reopen"): {409: "The version is stale, or the closure was reopened or has "
+                                                     "ended"},
     ("get", "/collections/{collection_id}/tiles/WebMercatorQuad/{z}/{y}/{x}"): {
         204: "The tile is empty, or the zoom is outside the layer's zoom range", 304: "Not modified (ETag)"},
     ("get", "/tiles/{collection_id}/{z}/{x}/{y}.mvt"): {

@@ -81,6 +81,14 @@ _FIT_SCRIPT = """<script>(function () {
       pct -= 4;
       side.style.fontSize = (7.5 * pct / 100) + 'pt';
     }
+    // The coverage curve gives way next (a figure can be smaller; a row cannot be lost), and last of all.
+    var curve = side.querySelector('.br-curve'), em = 21;
+    if (curve) curve.style.height = '';
+    while (curve && side.scrollHeight > side.clientHeight && em > 6) {
+      em -= 1;
+      curve.style.height = em + 'em';
+    }
+    if (curve && side.scrollHeight > side.clientHeight) curve.style.display = 'none';
   }
   fit(); window.addEventListener('load', fit);
 })();</script>"""
