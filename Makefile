@@ -33,6 +33,7 @@ bench: deps-bench
 	$(BIN)/python -m bench.live
 	$(BIN)/python -m bench.travel
 	$(BIN)/python -m bench.hotspots
+	$(BIN)/python -m bench.coverage
 	$(BIN)/python -m bench.coverage_time
 
 # Installs the Debian packages in $(1) that are not installed yet (apt-get update only when needed).

@@ -112,9 +112,7 @@ def test_pmedian_matches_brute_force_dense_and_sparse(seed, p, fixed):
         assert len(res.chosen) == p and 0 in res.uncoverable
         served = np.asarray(res.assigned)
         assert served[0] == -1
-        assert sum(g for _, g in res.gain_per_site) == pytest.approx(
-            float(w[np.isin(served, res.chosen)].sum())
-        )
+        assert sum(g for _, g in res.gain_per_site) == pytest.approx(float(w[np.isin(served, res.chosen)].sum()))
 
 
 def test_some_generated_pmedian_is_infeasible_and_some_is_not():

@@ -21,9 +21,13 @@ no bound); ``'infeasible'`` when no choice of sites satisfies the model.
 
 from __future__ import annotations
 
+import contextlib
 import math
+import os
 import re
+import signal
 import tempfile
+import threading
 import time
 import warnings
 from collections.abc import Iterable, Sequence
@@ -120,6 +124,32 @@ _OBJ = re.compile(r"^Objective value:\s+(\S+)", re.M)
 _BOUND = re.compile(r"^(?:Lower|Upper) bound:\s+(\S+)", re.M)
 
 
+# CBC checks its time limit only between branch-and-bound steps: a large root LP (a dense p-median) runs on
+# for many minutes past it. A watchdog ends that CBC process, and only it, this long after the limit.
+HARD_GRACE_S = 5.0
+
+
+def _own_children_in(tmp: str) -> list[int]:
+    """Pids of this process's children whose command line names ``tmp`` (the CBC run of this call)."""
+    me, out = os.getpid(), []
+    for d in Path("/proc").glob("[0-9]*"):
+        try:
+            ppid = int((d / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            if ppid == me and tmp in (d / "cmdline").read_bytes().decode(errors="replace"):
+                out.append(int(d.name))
+        except (OSError, ValueError, IndexError):
+            continue
+    return out
+
+
+def end_cbc_runs_in(tmp: str, fired: list[bool]) -> None:
+    """End (SIGKILL) the CBC runs this process started with their files in ``tmp``; note it in ``fired``."""
+    fired.append(True)
+    for pid in _own_children_in(tmp):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+
+
 def _run_cbc(prob: pulp.LpProblem, time_limit_s: float) -> tuple[str, float | None, float, bool]:
     """Solve; return (status, gap, seconds, has_solution), read from CBC's status and its final log lines."""
     with tempfile.TemporaryDirectory(prefix="sitmap-cbc-") as tmp:
@@ -128,8 +158,19 @@ def _run_cbc(prob: pulp.LpProblem, time_limit_s: float) -> tuple[str, float | No
             # PuLP 3.x is pinned (4.x needs Python 3.12); its bundled CBC is the point, so its 4.0 notice is noise.
             warnings.simplefilter("ignore", DeprecationWarning)
             solver = pulp.PULP_CBC_CMD(msg=False, timeLimit=time_limit_s, timeMode="elapsed", logPath=str(log))
+        solver.tmpDir = tmp  # CBC's model and solution files go here, so the watchdog knows its process
+        fired: list[bool] = []
+        watchdog = threading.Timer(time_limit_s + HARD_GRACE_S, end_cbc_runs_in, (tmp, fired))
         t0 = time.perf_counter()
-        prob.solve(solver)
+        watchdog.start()
+        try:
+            prob.solve(solver)
+        except pulp.PulpSolverError:
+            if not fired:
+                raise
+            return "time_limit", None, time.perf_counter() - t0, False
+        finally:
+            watchdog.cancel()
         seconds = time.perf_counter() - t0
         text = log.read_text(errors="replace") if log.exists() else ""
     name = pulp.LpStatus[prob.status]
