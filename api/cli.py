@@ -333,6 +333,14 @@ def _travel(max_snap_m: float | None, walk_kmh: float | None) -> dict[str, float
             "walk_kmh": st.travel_walk_kmh if walk_kmh is None else walk_kmh}
 
 
+def _coverage_minutes(text: str | None) -> tuple[float, ...]:
+    """--minutes as limits (e.g. 15,30,60); default SITMAP_COVERAGE_MINUTES. Exit 2 if malformed."""
+    try:
+        return tuple(float(m) for m in text.split(",")) if text else tuple(get_settings().coverage_minutes)
+    except ValueError:
+        _fail(f"--minutes must be numbers separated by commas, such as 15,30,60; not {text!r}", 2)
+
+
 def _local_time(text: str | None, option: str) -> datetime | None:
     """An ISO date or date-time option; without an offset it is Asia/Ho_Chi_Minh's. Exit 2 if malformed."""
     from zoneinfo import ZoneInfo
@@ -476,10 +484,7 @@ def analyze_coverage(
 ) -> None:
     from geo.coverage.coverage import coverage
 
-    try:
-        limits = tuple(float(m) for m in minutes.split(",")) if minutes else tuple(get_settings().coverage_minutes)
-    except ValueError:
-        _fail(f"--minutes must be numbers separated by commas, such as 15,30,60; not {minutes!r}", 2)
+    limits = _coverage_minutes(minutes)
     statuses = tuple(s.strip() for s in status.split(",") if s.strip()) if status is not None else None
 
     def run(conn):
@@ -512,10 +517,7 @@ def analyze_scenario(
     from data.ops.errors import OpsError
     from data.ops.scenarios import check_sync, compute
 
-    try:
-        limits = tuple(float(m) for m in minutes.split(",")) if minutes else tuple(get_settings().coverage_minutes)
-    except ValueError:
-        _fail(f"--minutes must be numbers separated by commas, such as 15,30,60; not {minutes!r}", 2)
+    limits = _coverage_minutes(minutes)
 
     def run(conn):
         if changes.isdigit():
