@@ -10,15 +10,20 @@ from fastapi import FastAPI
 from api import audit_refusals, headers, nul_guard, openapi30, problems, resilience, security
 from api.body_limit import BodyLimitMiddleware
 from api.database import open_pool
+from api.routers import account as account_router
 from api.routers import closures as closures_router
 from api.routers import coverage as coverage_router
 from api.routers import designations as designations_router
 from api.routers import docs as docs_router
 from api.routers import health, incidents, live, map_layers, ogc_features, patrols, stations, tiles, travel
 from api.routers import hotspots as hotspots_router
+from api.routers import notifications as notifications_router
+from api.routers import patrol_schedules as patrol_schedules_router
+from api.routers import reports as reports_router
 from api.routers import scenarios as scenarios_router
 from api.routers import signin as signin_router
 from api.routers import sites as sites_router
+from api.routers import situation as situation_router
 from api.routers import web as web_router
 from api.services import Services
 from data.settings import Settings, get_settings
@@ -66,6 +71,9 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
     app.include_router(coverage_router.router)
     app.include_router(sites_router.router)
     app.include_router(scenarios_router.router)
+    for router in (situation_router.router, reports_router.router, notifications_router.router,
+                   account_router.router, patrol_schedules_router.router):
+        app.include_router(router)
     docs_router.install(app)  # /docs, /redoc
     web_router.install(app)  # /static, /web/*, /search/units; the map answers browsers at /
     openapi30.install(app)  # /openapi.json as OpenAPI 3.0 (the oas30 conformance class)

@@ -12,6 +12,8 @@ from typing import Annotated
 
 import typer
 
+from api import cli_alerts, cli_import, cli_patrols, cli_report, cli_users
+from api.cli_common import fail, url
 from data.db.cluster import Cluster, ClusterError
 from data.settings import get_settings
 
@@ -23,19 +25,14 @@ app.add_typer(db_app, name="db")
 app.add_typer(demo_app, name="demo")
 
 
-def _fail(message: str, code: int = 1) -> None:
-    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
-    raise typer.Exit(code)
+_fail = fail
 
 
 def _cluster() -> Cluster:
     return Cluster.from_settings()
 
 
-def _url() -> str:
-    from data.db.connection import database_url
-
-    return database_url()
+_url = url
 
 
 def _external() -> bool:
@@ -162,23 +159,6 @@ def demo_users() -> None:
     _print_demo_users(_url())
 
 
-@app.command("import", help="Import KIND (communes, villages, roads, stations, patrol-points) from FILE "
-                            "(GeoJSON, Shapefile, GeoPackage, or CSV with lon/lat). All or nothing.")
-def import_file(
-    kind: Annotated[str, typer.Argument(help="communes | villages | roads | stations | patrol-points")],
-    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
-    era: Annotated[str, typer.Option(help="Administrative era of imported communes.")] = "2025",
-) -> None:
-    from data.importers import ImportRejected, run_import
-
-    try:
-        report = run_import(_url(), kind, file, era=era, progress=True)
-    except ImportRejected as exc:
-        typer.secho(exc.report(), fg=typer.colors.RED, err=True)
-        raise typer.Exit(2) from exc
-    typer.echo(report.summary())
-
-
 @app.command("serve", help="Serve the API and the map on SITMAP_HOST:SITMAP_PORT.")
 def serve(
     host: Annotated[str | None, typer.Option()] = None,
@@ -222,48 +202,6 @@ def export_briefing(
     except (FileNotFoundError, RuntimeError) as exc:
         _fail(str(exc))
     typer.echo(f"briefing written: {path}")
-
-
-user_app = typer.Typer(help="Accounts: roles admin, commander, planner, officer; commune scopes.",
-                       no_args_is_help=True)
-app.add_typer(user_app, name="user")
-
-
-@user_app.command("add", help="Add a user. --commune takes a 2025 code or exact name (repeatable); officers need one.")
-def user_add(
-    name: Annotated[str, typer.Argument(help="User name used to sign in.")],
-    role: Annotated[str, typer.Option(help="admin | commander | planner | officer")],
-    password: Annotated[str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True)],
-    commune: Annotated[list[str] | None, typer.Option(help="Commune scope (code or exact name).")] = None,
-    display_name: Annotated[str | None, typer.Option(help="Full name shown to colleagues.")] = None,
-) -> None:
-    from api.accounts import add_user
-    from data.ops.users import UserError
-
-    try:
-        user = add_user(_url(), name, role, password, commune or [], display_name)
-    except UserError as exc:
-        _fail(str(exc), 2)
-    typer.echo(f"added {user['username']} ({user['role']}, "
-               f"{', '.join(user['communes']) or 'province-wide'})")
-
-
-@user_app.command("list", help="List users with role, communes and whether disabled.")
-def user_list() -> None:
-    from api.accounts import list_users
-
-    for u in list_users(_url()):
-        state = "disabled" if u["disabled"] else "active"
-        typer.echo(f"{u['username']:<24} {u['role']:<10} {state:<9} {', '.join(u['communes']) or 'province-wide'}")
-
-
-@user_app.command("disable", help="Disable a user and revoke their sessions at once.")
-def user_disable(name: Annotated[str, typer.Argument()]) -> None:
-    from api.accounts import disable_user
-
-    if not disable_user(_url(), name):
-        _fail(f"there is no user {name!r}; see `sitmap user list`", 2)
-    typer.echo(f"disabled {name}; their sessions are revoked")
 
 
 @app.command("audit", help="List the audit log, newest first (who, when, what, from where).")
@@ -779,6 +717,11 @@ def site_lines(doc: dict) -> list[str]:
         out.append(f"{s['rank']:>3}  {str(s['label'])[:34]:<34} {s['lon']:>10.5f} {s['lat']:>9.5f}  "
                    f"{str(s['commune'] or '-')[:24]:<24} {s[unit + '_gained']:>18,.0f}")
     return out
+
+
+# Sub-commands with a module of their own (api/cli_*.py); each adds itself to the app.
+for _module in (cli_import, cli_users, cli_report, cli_patrols, cli_alerts):
+    _module.register(app)
 
 
 def main() -> None:  # pragma: no cover - console entry for `python -m api.cli`

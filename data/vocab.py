@@ -82,6 +82,16 @@ PATROL_POINT_KINDS = (
     Term("self_governing_model", "Điểm mô hình tự quản", "Self-governing security model point"),
 )
 
+# Named daily patrol shifts (Asia/Ho_Chi_Minh): a patrol schedule may ask for a visit in each of its shifts.
+PATROL_SHIFTS = (
+    Term("morning", "Ca sáng (06:00–14:00)", "Morning shift (06:00–14:00)"),
+    Term("afternoon", "Ca chiều (14:00–22:00)", "Afternoon shift (14:00–22:00)"),
+    Term("night", "Ca đêm (22:00–06:00)", "Night shift (22:00–06:00)"),
+)
+# Start and end hour of each shift, local time; an end below its start runs past midnight.
+PATROL_SHIFT_HOURS: dict[str, tuple[int, int]] = {"morning": (6, 14), "afternoon": (14, 22), "night": (22, 6)}
+assert set(PATROL_SHIFT_HOURS) == set(codes(PATROL_SHIFTS)), "every patrol shift needs its hours"
+
 INCIDENT_CATEGORIES = (
     Term("drugs", "Ma túy", "Drugs"),
     Term("theft", "Trộm cắp tài sản", "Theft"),
@@ -253,6 +263,7 @@ VOCABULARIES: dict[str, tuple[Term, ...]] = {
     "road_classes": ROAD_CLASSES,
     "settlement_kinds": SETTLEMENT_KINDS,
     "patrol_point_kinds": PATROL_POINT_KINDS,
+    "patrol_shifts": PATROL_SHIFTS,
     "incident_categories": INCIDENT_CATEGORIES,
     "incident_severities": INCIDENT_SEVERITIES,
     "incident_sources": INCIDENT_SOURCES,

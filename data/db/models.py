@@ -243,9 +243,40 @@ class PatrolPoint(Base):
     geom: Mapped[Any] = geom("POINT")
 
 
+class PatrolSchedule(Base):
+    """A team and/or officer assigned to a patrol point, every N hours or for named shifts (migration 0021);
+    ``sitmap_patrol_due(at)`` computes overdue against it."""
+
+    __tablename__ = "patrol_schedule"
+    __table_args__ = (
+        CheckConstraint("every_hours > 0", name="every_hours_positive"),
+        CheckConstraint("shifts <@ ARRAY[" + ", ".join(f"'{c}'" for c in vocab.codes(vocab.PATROL_SHIFTS))
+                        + "]::varchar(16)[] AND cardinality(shifts) > 0", name="shifts_valid"),
+        CheckConstraint("(every_hours IS NULL) <> (shifts IS NULL)", name="one_rhythm"),
+        CheckConstraint("team_id IS NOT NULL OR user_id IS NOT NULL", name="someone"),
+        CheckConstraint("valid_to IS NULL OR valid_to > valid_from", name="period"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    patrol_point_id: Mapped[int] = mapped_column(ForeignKey("patrol_point.id", ondelete="CASCADE"), index=True)
+    team_id: Mapped[int | None] = mapped_column(ForeignKey("security_team.id"), index=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"), index=True)
+    every_hours: Mapped[int | None] = mapped_column(Integer)
+    shifts: Mapped[list[str] | None] = mapped_column(ARRAY(String(16)))
+    valid_from: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    valid_to: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    note: Mapped[str | None] = mapped_column(Text)
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    version: Mapped[int] = mapped_column(Integer, server_default=text("1"))
+
+
 class PatrolVisit(Base):
     __tablename__ = "patrol_visit"
-    __table_args__ = (*non_negative("accuracy_m", "distance_m"),)
+    __table_args__ = (
+        *non_negative("accuracy_m", "distance_m"),
+        Index("ix_patrol_visit_point_accepted_at", "patrol_point_id", "visited_at", postgresql_where=text("accepted")),
+    )
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     client_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True), unique=True)
     patrol_point_id: Mapped[int] = mapped_column(ForeignKey("patrol_point.id", ondelete="CASCADE"), index=True)
@@ -254,6 +285,9 @@ class PatrolVisit(Base):
     accuracy_m: Mapped[float | None] = mapped_column(Float)
     distance_m: Mapped[float | None] = mapped_column(Float)
     accepted: Mapped[bool] = mapped_column(Boolean)
+    # The schedule this visit fulfils (migration 0021).
+    schedule_id: Mapped[int | None] = mapped_column(ForeignKey("patrol_schedule.id", ondelete="SET NULL"),
+                                                    index=True)
     note: Mapped[str | None] = mapped_column(Text)
     is_generated: Mapped[bool] = mapped_column(Boolean, **GENERATED)
     geom: Mapped[Any] = geom("POINT", nullable=True)
