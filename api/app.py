@@ -17,6 +17,7 @@ from api.routers import designations as designations_router
 from api.routers import docs as docs_router
 from api.routers import health, incidents, live, map_layers, ogc_features, patrols, stations, tiles, travel
 from api.routers import hotspots as hotspots_router
+from api.routers import imports as imports_router
 from api.routers import notifications as notifications_router
 from api.routers import patrol_schedules as patrol_schedules_router
 from api.routers import reports as reports_router
@@ -72,7 +73,7 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
     app.include_router(sites_router.router)
     app.include_router(scenarios_router.router)
     for router in (situation_router.router, reports_router.router, notifications_router.router,
-                   account_router.router, patrol_schedules_router.router):
+                   account_router.router, patrol_schedules_router.router, imports_router.router):
         app.include_router(router)
     docs_router.install(app)  # /docs, /redoc
     web_router.install(app)  # /static, /web/*, /search/units; the map answers browsers at /

@@ -108,7 +108,8 @@ def commanders_map(basemap_url: str | None = None) -> str:
     """The commanders' map page (HTML)."""
     js = [assets.LEAFLET_JS, assets.VECTORGRID_JS, assets.SHIM_JS, assets.PROJ4_JS, assets.COMMON_JS,
           ("sitmap_designations", "sitmap/designations.js"), ("sitmap_coverage", "sitmap/coverage.js"),
-          ("sitmap_situation", "sitmap/situation.js"), ("sitmap_inbox", "sitmap/notifications.js"),
+          ("sitmap_situation", "sitmap/situation.js"), ("sitmap_reports", "sitmap/reports.js"),
+          ("sitmap_inbox", "sitmap/notifications.js"),
           ("sitmap_account", "sitmap/account.js"), ("sitmap_map", "sitmap/map.js")]
     m = assets.offline_map(js=js, css=[assets.LEAFLET_CSS, assets.SITMAP_CSS], control_scale=True,
                            prefer_canvas=False, **_START)
