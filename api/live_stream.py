@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 from psycopg_pool import AsyncConnectionPool
 
-from data.ops import events, unit_info, users
+from data.ops import events, notifications, unit_info, users
 from data.ops.errors import bad_parameter, forbidden
 from data.permissions import Caller, communes_for, may
 
@@ -30,8 +30,11 @@ class Filter:
     layers: frozenset[str]
     units: frozenset[int] | None  # None: every unit (province-wide caller, no commune filter)
     alerts: bool
+    user_id: int | None = None  # a notification's events go to their recipient only, whatever the layers
 
     def wants(self, e: events.Event) -> bool:
+        if e.kind in notifications.PERSONAL_EVENTS:
+            return self.user_id is not None and e.payload.get("user_id") == self.user_id
         if e.layer not in self.layers:
             return False
         if e.kind == "alert" and not self.alerts:
@@ -59,7 +62,7 @@ async def stream_filter(pool: AsyncConnectionPool, principal: Caller, layers: st
         if outside:
             raise forbidden(f"commune(s) {', '.join(outside)} lie outside your communes")
         units = frozenset(found.values())
-    return Filter(frozenset(wanted), units, may(principal, "alert.receive"))
+    return Filter(frozenset(wanted), units, may(principal, "alert.receive"), principal.user_id)
 
 
 _queries: set[asyncio.Task] = set()  # strong references to queries whose stream has gone meanwhile

@@ -19,6 +19,7 @@ from psycopg_pool import AsyncConnectionPool
 from api.analysis_runner import AnalysisRunner
 from api.listener import Listener
 from api.live_hub import Hub
+from api.notifier import Notifier
 from api.session_cache import SessionCache
 from data.ops.events import Waker
 from data.ops.signin import PasswordVerifier
@@ -52,6 +53,7 @@ class Services:
     hub: Hub
     waker: Waker
     analyses: AnalysisRunner  # travel analyses: sync pool, bounded threads (api/analysis_runner.py)
+    notifier: Notifier  # webhook deliveries and the overdue-patrol sweep (api/notifier.py)
 
     @classmethod
     def start(cls, settings: Settings, pool: AsyncConnectionPool) -> Services:
@@ -64,16 +66,19 @@ class Services:
                   listener=listener,
                   hub=Hub(pool, settings.live_poll_s),
                   waker=Waker(pool),
-                  analyses=AnalysisRunner(pool.conninfo, settings))
+                  analyses=AnalysisRunner(pool.conninfo, settings),
+                  notifier=Notifier(pool, settings))
         # The cache first: a sitmap_auth notification evicts before the user's streams re-check.
         svc.session_cache.attach(listener)
         svc.hub.attach(listener)
         listener.start()
         svc.hub.start()
+        svc.notifier.start()
         return svc
 
     async def close(self) -> None:
         """Reverse order of ``start``; also while the hub or the listener is still starting."""
+        await self.notifier.close()
         await self.waker.close()
         await self.hub.stop()
         await self.listener.stop()

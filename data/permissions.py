@@ -73,6 +73,9 @@ PERMISSIONS: dict[str, Rule] = {
                                                                     "scenarios of stations and road closures"),
     "user.manage": Rule(frozenset({"admin"}), False, "manage users, today with the local CLI sitmap user"),
     "self.read": Rule(_ALL, False, "see one's own sign-in: user name, role, communes"),
+    # Each user's own inbox; a notification of a commune outside the caller's communes (scope changed) is hidden.
+    "notification.read": Rule(_ALL, True, "read one's own notifications and mark them read"),
+    "notification.rules": Rule(frozenset({"admin"}), False, "manage the notification rules and their webhooks"),
 }
 
 # Roles that never act province-wide: a user of such a role without communes is scoped to none.

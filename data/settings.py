@@ -57,6 +57,15 @@ class Settings(BaseSettings):
     batch_max_items: int = 500
     live_heartbeat_s: float = 15.0
     live_poll_s: float = 1.0
+    # Notifications (data/ops/webhooks.py, api/notifier.py): how often each worker looks for due webhook
+    # deliveries and sweeps for overdue patrol points; a failed delivery waits backoff_s * 2^(attempt-1), at most
+    # backoff_max_s, and is marked failed after max_attempts.
+    webhook_poll_s: float = Field(default=2.0, gt=0)
+    webhook_timeout_s: float = Field(default=10.0, gt=0, le=120)
+    webhook_backoff_s: float = Field(default=30.0, gt=0)
+    webhook_backoff_max_s: float = Field(default=3600.0, gt=0)
+    webhook_max_attempts: int = Field(default=8, ge=1, le=100)
+    patrol_sweep_s: float = Field(default=300.0, gt=0)
 
     # Layers: per-worker tile cache size (0 disables it), how long a worker trusts its copy of data_version.
     tile_cache_mb: int = 64

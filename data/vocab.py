@@ -160,6 +160,22 @@ CLOSURE_REASONS = (
     Term("other", "Lý do khác", "Other"),
 )
 
+# Notifications (data/ops/alert_rules.py): what a rule watches, who hears of it, and a webhook's delivery state.
+ALERT_TRIGGERS = (
+    Term("incident", "Vụ việc mới hoặc thay đổi mức độ", "New incident or a change of its severity/category"),
+    Term("patrol_overdue", "Điểm tuần tra quá hạn", "Patrol point overdue"),
+)
+ALERT_RECIPIENTS = (
+    Term("commune_chief", "Chỉ huy Công an xã", "Commune chief (commander of the commune)"),
+    Term("province_commander", "Chỉ huy trực ban Công an tỉnh", "Province duty commander"),
+    Term("admin", "Quản trị", "Administrators"),
+)
+WEBHOOK_STATUSES = (
+    Term("pending", "Đang chờ gửi", "Pending"),
+    Term("delivered", "Đã gửi", "Delivered"),
+    Term("failed", "Gửi không thành công", "Failed"),
+)
+
 SERVICE_AGENCIES = (
     Term("peoples_committee", "UBND xã", "Commune People's Committee"),
     Term("police", "Công an xã", "Commune police"),
@@ -273,6 +289,9 @@ VOCABULARIES: dict[str, tuple[Term, ...]] = {
     "designation_origins": DESIGNATION_ORIGINS,
     "service_agencies": SERVICE_AGENCIES,
     "closure_reasons": CLOSURE_REASONS,
+    "alert_triggers": ALERT_TRIGGERS,
+    "alert_recipients": ALERT_RECIPIENTS,
+    "webhook_statuses": WEBHOOK_STATUSES,
     "roles": ROLES,
     "hotspot_classes": HOTSPOT_CLASSES,
     "emerging_patterns": EMERGING_PATTERNS,

@@ -656,6 +656,91 @@ class ServiceStat(Base):
     is_generated: Mapped[bool] = mapped_column(Boolean, **GENERATED)
 
 
+def _codes_array(column: str, terms: tuple[vocab.Term, ...], width: int, name: str) -> CheckConstraint:
+    values = ", ".join(f"'{c}'" for c in vocab.codes(terms))
+    return CheckConstraint(f"{column} <@ ARRAY[{values}]::varchar({width})[]", name=name)
+
+
+class AlertRule(Base):
+    """Who hears of what (migration 0022, data/ops/alert_rules.py); the secret is never shown back."""
+
+    __tablename__ = "alert_rule"
+    __table_args__ = (
+        one_of("trigger", vocab.ALERT_TRIGGERS),
+        _codes_array("categories", vocab.INCIDENT_CATEGORIES, 32, "categories_valid"),
+        one_of("min_severity", vocab.INCIDENT_SEVERITIES),
+        CheckConstraint("overdue_hours > 0", name="overdue_hours_positive"),
+        _codes_array("recipients", vocab.ALERT_RECIPIENTS, 32, "recipients_valid"),
+        CheckConstraint("webhook_url IS NULL OR webhook_secret IS NOT NULL", name="webhook_signed"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(Text, unique=True)
+    enabled: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
+    trigger: Mapped[str] = mapped_column(String(32))
+    categories: Mapped[list[str] | None] = mapped_column(ARRAY(String(32)))
+    min_severity: Mapped[str | None] = mapped_column(String(32))
+    unit_ids: Mapped[list[int] | None] = mapped_column(ARRAY(Integer))
+    overdue_hours: Mapped[int | None] = mapped_column(Integer)
+    recipients: Mapped[list[str]] = mapped_column(ARRAY(String(32)), server_default=text("'{}'"))
+    user_ids: Mapped[list[int]] = mapped_column(ARRAY(Integer), server_default=text("'{}'"))
+    webhook_url: Mapped[str | None] = mapped_column(Text)
+    webhook_secret: Mapped[str | None] = mapped_column(Text)
+    version: Mapped[int] = mapped_column(Integer, server_default=text("1"))
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class Notification(Base):
+    """One recipient's notice of an incident or an overdue patrol point (migration 0022)."""
+
+    __tablename__ = "notification"
+    __table_args__ = (Index("ix_notification_unread", "user_id", "id", postgresql_where=text("read_at IS NULL")),)
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id", ondelete="CASCADE"), index=True)
+    rule_id: Mapped[int] = mapped_column(ForeignKey("alert_rule.id", ondelete="CASCADE"), index=True)
+    trigger: Mapped[str] = mapped_column(String(32))
+    incident_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("incident.id", ondelete="CASCADE"), index=True)
+    patrol_point_id: Mapped[int | None] = mapped_column(ForeignKey("patrol_point.id", ondelete="CASCADE"),
+                                                        index=True)
+    unit_id: Mapped[int | None] = mapped_column(ForeignKey("admin_unit.id"), index=True)
+    subject: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    read_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class AlertSpell(Base):
+    """A patrol point's overdue spell already notified under a rule (migration 0022): once per spell."""
+
+    __tablename__ = "alert_spell"
+    rule_id: Mapped[int] = mapped_column(ForeignKey("alert_rule.id", ondelete="CASCADE"), primary_key=True)
+    patrol_point_id: Mapped[int] = mapped_column(ForeignKey("patrol_point.id", ondelete="CASCADE"),
+                                                 primary_key=True, index=True)
+    spell: Mapped[str] = mapped_column(Text, primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class WebhookDelivery(Base):
+    """The webhook outbox (migration 0022): written with the notification, drained by data/ops/webhooks.py."""
+
+    __tablename__ = "webhook_delivery"
+    __table_args__ = (
+        one_of("status", vocab.WEBHOOK_STATUSES),
+        Index("ix_webhook_delivery_due", "next_attempt_at", postgresql_where=text("status = 'pending'")),
+    )
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    rule_id: Mapped[int] = mapped_column(ForeignKey("alert_rule.id", ondelete="CASCADE"), index=True)
+    notification_ids: Mapped[list[int]] = mapped_column(ARRAY(BigInteger), server_default=text("'{}'"))
+    body: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    status: Mapped[str] = mapped_column(String(16), server_default=text("'pending'"))
+    attempts: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_status: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
 class Event(Base):
     """Append-only log behind the live stream. ``xid`` orders delivery by commit (see api live stream)."""
 

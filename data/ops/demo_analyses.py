@@ -8,11 +8,13 @@ from datetime import datetime
 
 import psycopg
 
-from data.ops import designation_rules, hotspot_runs, travel_results
+from data.ops import alert_rules, designation_rules, hotspot_runs, travel_results
 
 
 def store_for_demo(conn: psycopg.Connection, until: datetime) -> dict[str, int]:
     counts = {**travel_results.store_for_demo(conn, until), **hotspot_runs.store_for_demo(conn, until)}
     report = designation_rules.run(conn, until=until)
     counts["designation proposals"] = sum(1 for o in report.outcomes if o.status == "proposed")
+    # The example notification rules (no webhooks): a fresh demo shows the inbox working.
+    counts["notification rules"] = alert_rules.seed_examples(conn)
     return counts
