@@ -60,6 +60,10 @@ def prepare(conn: psycopg.Connection, source: Source, report: ImportReport, era:
     name_col = v.column(source, "name", "ten", "ten_dvhc")
     kind_col = v.column(source, "kind", "loai")
     parent_col = v.column(source, "parent_code", "ma_cha")
+    district_col = v.column(source, "district_code")
+    province_col = v.column(source, "province_code")
+    provinces = {r[0] for r in conn.execute("SELECT DISTINCT code FROM admin_unit WHERE kind = %s",
+                                            [locate.PROVINCE])}
     cols = {target: v.column(source, *names) for target, names in OPTIONAL.items()}
     out: list[UnitRow] = []
     codes: dict[int, str] = {}
@@ -93,15 +97,27 @@ def prepare(conn: psycopg.Connection, source: Source, report: ImportReport, era:
         }
         if poly is not None:
             v.stated_area(report, row, cols["stated_area_km2"], values["stated_area_km2"], poly)
+        province = rec.get(province_col) if province_col else None
+        if province and kind != locate.PROVINCE and provinces and province not in provinces:
+            # The official files cover the whole country: a row of another province is a wrong file or extract.
+            report.reject(row, province_col, f"province code '{province}' is not the province in the database "
+                                             f"({', '.join(sorted(provinces))}): only its units can be imported")
+            continue
+        parent = rec.get(parent_col) if parent_col else None
+        if not parent and district_col and rec.get(district_col) and era != "2025":
+            parent = rec.get(district_col)  # before 2025 a commune's parent is its district
         if code and name and kind and poly is not None:
-            out.append(UnitRow(row, code, name, kind, rec.get(parent_col) if parent_col else None, values, poly))
+            out.append(UnitRow(row, code, name, kind, parent, values, poly))
     v.duplicates(report, codes, code_col, "unit code")
     if inferred:
         report.notes.append(f"kind taken from the name's prefix (e.g. 'Xã …' = commune) for {inferred} row(s)")
     present = {target for target, col in cols.items() if col}
     report.notes.append("columns updated on existing units: geometry, name, kind, area_km2"
                         + (", " + ", ".join(sorted(present)) if present else ""))
-    _check_parents(conn, report, era, out, parent_col)
+    if district_col and era == "2025":
+        report.notes.append("district codes read but not stored: the units of 2025 have no districts; the parent "
+                            "is the province holding each unit")
+    _check_parents(conn, report, era, out, parent_col or district_col)
     inside = {u.row: u.geom for u in out if u.kind != locate.PROVINCE}
     prov_era = locate.province_era(conn, era, report) if inside else None
     locate.check_inside_province(conn, report, prov_era, inside, "geometry", source.swapped)
