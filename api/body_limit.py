@@ -16,7 +16,9 @@ from api.problems import problem_response
 from data.settings import Settings
 
 # Routes that take more than the default cap: (method, path) → the setting that holds their cap.
-LARGER_BODIES = {("POST", "/incidents/batch"): "max_batch_body_bytes"}
+LARGER_BODIES = {("POST", "/incidents/batch"): "max_batch_body_bytes",
+                 **{("POST", f"/imports/{kind}"): "max_import_bytes"
+                    for kind in ("communes", "villages", "roads", "stations", "patrol-points")}}
 
 
 TITLE = "Payload too large"

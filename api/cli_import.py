@@ -31,6 +31,9 @@ def import_file(
         "--reject-report", help="When rejected, write FILE.rejects.csv beside FILE (row, field, value, reason).")
     ] = False,
 ) -> None:
+    import getpass
+
+    from api.import_audit import recorder
     from data.importers import ImportRejected, run_import
     from data.importers.columns import parse_mapping
     from data.importers.report import rejects_path
@@ -40,7 +43,8 @@ def import_file(
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--columns") from exc
     try:
-        report = run_import(_url(), kind, file, era=era, progress=True, dry_run=dry_run, column_map=mapping)
+        report = run_import(_url(), kind, file, era=era, progress=True, dry_run=dry_run, column_map=mapping,
+                            on_written=recorder(None, f"cli:{getpass.getuser()}", None))
     except ImportRejected as exc:
         typer.secho(exc.report(), fg=typer.colors.RED, err=True)
         if reject_report:

@@ -76,6 +76,8 @@ PERMISSIONS: dict[str, Rule] = {
     # Each user's own inbox; a notification of a commune outside the caller's communes (scope changed) is hidden.
     "notification.read": Rule(_ALL, True, "read one's own notifications and mark them read"),
     "notification.rules": Rule(frozenset({"admin"}), False, "manage the notification rules and their webhooks"),
+    "data.import": Rule(frozenset({"admin"}), False, "import files (communes, villages, roads, stations, patrol "
+                                                    "points) over HTTP, POST /imports/{kind}"),
 }
 
 # Roles that never act province-wide: a user of such a role without communes is scoped to none.

@@ -94,6 +94,8 @@ class Settings(BaseSettings):
     # by default when the commune boundaries of 2025 took effect, since it is filed under one of them.
     max_body_bytes: int = 1024 * 1024
     max_batch_body_bytes: int = 8 * 1024 * 1024
+    # POST /imports/{kind}: the uploaded file (a province's commune boundaries run to tens of megabytes).
+    max_import_bytes: int = 64 * 1024 * 1024
     earliest_occurred_at: AwareDatetime = BOUNDARIES_FROM
 
     # Backups: `sitmap db backup` writes sitmap-<database>-<UTC time>.dump here unless given --output.

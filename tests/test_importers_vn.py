@@ -159,3 +159,53 @@ def test_cli_dry_run_exit_status_and_reject_report(province_db: str, tmp_path: P
     wrong = sitmap(province_db, "communes", str(good), "--columns", "code")
     assert wrong.returncode == 2 and "field=COLUMN" in wrong.stderr
     assert counts(province_db)["admin_unit"] == before[0]
+
+
+# --- over HTTP ------------------------------------------------------------------------------------------------
+
+def stations_csv(tmp_path: Path, rows: list[tuple[str, str, float, float]]) -> bytes:
+    path = tmp_path / "tram.csv"
+    with open(path, "w", encoding="utf-8", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["MA_TRAM", "Tên trạm", "loai", "tru_so", "kinh_do", "vi_do"])
+        for code, name, lon, lat in rows:
+            w.writerow([code, name, "commune_police", "shared", lon, lat])
+    return path.read_bytes()
+
+
+def test_http_import_for_admins(world, make_client, tmp_path: Path) -> None:
+    from tests.opsworld import IN_A, IN_B
+
+    client = make_client(world.url)
+    body = stations_csv(tmp_path, [("CA-X1", "Công an Xã Một", IN_A[0] + 0.01, IN_A[1]),
+                                   ("CA-X2", "Công an Xã Hai", IN_B[0] + 0.01, IN_B[1])])
+    url = "/imports/stations"
+    files = {"file": ("Trạm 2026.csv", body, "text/csv")}
+    stations = "SELECT code, name, unit_id FROM station WHERE code LIKE 'CA-X%%' ORDER BY code"
+
+    refused = client.post(url, headers=world.headers("commander"), files=files)
+    assert refused.status_code == 403
+    dry = client.post(url, headers=world.headers("admin"), files=files, data={"dry_run": "true"})
+    assert dry.status_code == 200, dry.text
+    assert dry.json()["dry_run"] is True and dry.json()["inserted"]["station"] == 2
+    assert query(world.url, stations) == []
+
+    done = client.post(url, headers=world.headers("admin"), files=files)
+    assert done.status_code == 200, done.text
+    assert done.json()["file"] == "Trạm 2026.csv" and done.json()["columns"]["code"] == "MA_TRAM"
+    assert query(world.url, stations) == [("CA-X1", "Công an Xã Một", world.unit_a),
+                                          ("CA-X2", "Công an Xã Hai", world.unit_b)]
+    audits = query(world.url, "SELECT username, detail->>'file', (detail->>'rows')::int FROM audit_log "
+                              "WHERE action = 'data.import'")
+    assert audits == [("admin", "Trạm 2026.csv", 2)]
+    events = query(world.url, "SELECT layer, payload->'inserted'->>'station' FROM event WHERE kind = 'import'")
+    assert events == [("stations", "2")]
+
+    bad = stations_csv(tmp_path, [("CA-X3", "Công an ngoài tỉnh", 105.8, 21.0)])
+    rejected_ = client.post(url, headers=world.headers("admin"), files={"file": ("xa.csv", bad, "text/csv")})
+    assert rejected_.status_code == 422
+    errors = rejected_.json()["errors"]
+    assert [(e["row"], e["field"]) for e in errors] == [(1, "kinh_do/vi_do")] and "outside" in errors[0]["reason"]
+    assert query(world.url, "SELECT count(*) FROM station WHERE code = 'CA-X3'") == [(0,)]
+    unknown = client.post(url, headers=world.headers("admin"), files=files, data={"columns": "kode=MA_TRAM"})
+    assert unknown.status_code == 422 and "valid fields" in unknown.text

@@ -49,11 +49,14 @@ class _DryRun(Exception):
 
 def run_import(url: str, kind: str, path: str | Path, era: str = "2025", progress: bool = False, *,
                dry_run: bool = False, column_map: dict[str, str] | None = None,
-               name: str | None = None) -> ImportReport:
+               name: str | None = None,
+               on_written: Callable[[psycopg.Connection, ImportReport], None] | None = None) -> ImportReport:
     """Import ``path`` as ``kind`` into the database at ``url``; raise ImportRejected (nothing written) on any
     problem. ``dry_run``: everything is checked and written inside the transaction, which is then rolled back,
     so the report says what would be inserted or updated. ``column_map`` (field -> column) overrides the column
-    vocabulary (data/importers/columns.py); ``name`` is the file's name for the report (an upload's)."""
+    vocabulary (data/importers/columns.py); ``name`` is the file's name for the report (an upload's).
+    ``on_written(conn, report)`` runs in the import's transaction once everything is written (not in a dry
+    run): the caller's audit row and live event commit with the data or not at all."""
     path = Path(path)
     report = ImportReport(kind=kind, path=path if name is None else path.with_name(name), era=era, dry_run=dry_run)
     handler = KINDS.get(kind)
@@ -72,7 +75,7 @@ def run_import(url: str, kind: str, path: str | Path, era: str = "2025", progres
         except FileRejected:
             raise ImportRejected(report) from None
         with contextlib.suppress(_DryRun):
-            _write(url, kind, handler, source, report, era, progress, dry_run)
+            _write(url, kind, handler, source, report, era, progress, dry_run, on_written)
         steps.update(1)
     if dry_run:
         return report
@@ -81,7 +84,7 @@ def run_import(url: str, kind: str, path: str | Path, era: str = "2025", progres
 
 
 def _write(url: str, kind: str, handler: Kind, source, report: ImportReport, era: str, progress: bool,
-           dry_run: bool) -> None:
+           dry_run: bool, on_written: Callable[[psycopg.Connection, ImportReport], None] | None) -> None:
     with psycopg.connect(url) as conn, conn.transaction():
         known = eras(conn)
         if era not in known:
@@ -104,6 +107,8 @@ def _write(url: str, kind: str, handler: Kind, source, report: ImportReport, era
             raise ImportRejected(report) from exc
         if dry_run:
             raise _DryRun
+        if on_written is not None:
+            on_written(conn, report)
 
 
 def _analyze(url: str, handler: Kind) -> None:
