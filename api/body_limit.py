@@ -18,7 +18,7 @@ from data.settings import Settings
 # Routes that take more than the default cap: (method, path) → the setting that holds their cap.
 LARGER_BODIES = {("POST", "/incidents/batch"): "max_batch_body_bytes",
                  **{("POST", f"/imports/{kind}"): "max_import_bytes"
-                    for kind in ("communes", "villages", "roads", "stations", "patrol-points")}}
+                    for kind in ("communes", "villages", "roads", "stations", "patrol-points", "incidents")}}
 
 
 TITLE = "Payload too large"

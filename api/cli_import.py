@@ -14,13 +14,13 @@ def register(app: typer.Typer) -> None:
     app.command("import", help=_IMPORT_HELP)(import_file)
 
 
-_IMPORT_HELP = ("Import KIND (communes, villages, roads, stations, patrol-points) from FILE "
-                "(GeoJSON, Shapefile, GeoPackage, or CSV with lon/lat). All or nothing. Official column names "
+_IMPORT_HELP = ("Import KIND (communes, villages, roads, stations, patrol-points, incidents) from FILE "
+                "(GeoJSON, Shapefile, GeoPackage, CSV or .xlsx with lon/lat). All or nothing. Official column names "
                 "(MA_XA, TEN_XA, DAN_SO, ...) are recognised; exit status 2 when rejected.")
 
 
 def import_file(
-    kind: Annotated[str, typer.Argument(help="communes | villages | roads | stations | patrol-points")],
+    kind: Annotated[str, typer.Argument(help="communes | villages | roads | stations | patrol-points | incidents")],
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
     era: Annotated[str, typer.Option(help="Administrative era of imported communes.")] = "2025",
     columns: Annotated[str | None, typer.Option(

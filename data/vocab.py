@@ -118,6 +118,7 @@ INCIDENT_SOURCES = (
     Term("officer", "Cán bộ phát hiện", "Officer"),
     Term("tip_mailbox", "Hòm thư tố giác", "Tip-off mailbox"),
     Term("hotline", "Đường dây nóng", "Hotline"),
+    Term("import", "Nhập từ tệp hồ sơ", "Imported from a file of past cases"),
 )
 
 INCIDENT_STATUSES = (

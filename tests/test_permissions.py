@@ -381,6 +381,14 @@ def _hotspot_read(path: str) -> Call:
     return call
 
 
+def _import(http, base, world, who, where):
+    """A dry run of a one-station CSV (data.import is province-wide: "other" changes nothing)."""
+    lon, lat = _where(world, where)[0]
+    body = f"code,name,kind,hq_status,lon,lat\nCA-IMP,Công an thử,commune_police,shared,{lon + 0.01},{lat}\n"
+    return _outcome(http.post(f"{base}/imports/stations", files={"file": ("s.csv", body.encode(), "text/csv")},
+                              data={"dry_run": "true"}, headers=world.headers(who)))
+
+
 # Every non-public route: the action it must declare and how to call it. A new route needs a line here.
 CALLS: dict[str, tuple[str, Call]] = {
     "POST /incidents": ("incident.create", _create),
@@ -429,6 +437,7 @@ CALLS: dict[str, tuple[str, Call]] = {
     "GET /hotspot-runs": ("layer.restricted", _hotspot_read("/hotspot-runs")),
     "GET /hotspot-runs/{run_id}": ("layer.restricted", _hotspot_read("/hotspot-runs/{run_id}")),
     "GET /hotspot-runs/{run_id}/cells": ("layer.restricted", _hotspot_read("/hotspot-runs/{run_id}/cells")),
+    "POST /imports/{kind}": ("data.import", _import),
 }
 
 

@@ -18,7 +18,7 @@ import psycopg
 import psycopg.sql
 from tqdm import tqdm
 
-from data.importers import columns, communes, points, roads
+from data.importers import columns, communes, incidents, points, roads
 from data.importers.crs import to_wgs84
 from data.importers.locate import eras
 from data.importers.reading import FileRejected, read_source
@@ -40,6 +40,7 @@ KINDS: dict[str, Kind] = {
     "roads": Kind(roads.prepare, roads.write, ("road_edge",)),
     "stations": Kind(points.prepare_stations, points.write_stations, ("station", "station_status_history")),
     "patrol-points": Kind(points.prepare_patrol_points, points.write_patrol_points, ("patrol_point",)),
+    "incidents": Kind(incidents.prepare, incidents.write, ("incident", "incident_history")),
 }
 
 

@@ -62,6 +62,16 @@ FIELDS: dict[str, dict[str, tuple[str, ...]]] = {
         "model_name": ("mo_hinh",),
         "unit_code": _UNIT_CODE[1:],
     },
+    "incidents": {
+        "case_number": ("so_vu", "ma_vu", "so_ho_so", "case_no", "case_id", "so_vu_viec", "ma_vu_viec"),
+        "category": ("loai", "loai_vu_viec", "nhom", "linh_vuc"),
+        "severity": ("muc_do", "tinh_chat"),
+        "occurred_at": ("thoi_gian", "thoi_diem", "ngay_xay_ra", "thoi_gian_xay_ra", "ngay_gio"),
+        "status": ("trang_thai", "tinh_trang"),
+        "description": ("mo_ta", "noi_dung", "tom_tat"),
+        "reporter_name": ("reporter", "nguoi_bao", "nguoi_trinh_bao", "nguoi_to_giac"),
+        "unit_code": _UNIT_CODE[1:],
+    },
     "roads": {
         "road_class": ("class", "loai_duong", "cap_duong"),
         "highway": (),

@@ -60,6 +60,8 @@ def read_source(path: Path, report: ImportReport) -> Source:
         return _read_zip(path, report)
     if suffix == ".csv" or suffix == ".txt":
         return _read_csv(path, report)
+    if suffix == ".xlsx":
+        return _read_xlsx(path, report)
     if suffix in (".geojson", ".json"):
         _check_utf8_text(path.read_bytes(), report, feature_pattern=rb'"type"\s*:\s*"Feature"')
         return _read_ogr(path, "GeoJSON", report)
@@ -72,7 +74,7 @@ def read_source(path: Path, report: ImportReport) -> Source:
         # GeoPackage text is UTF-8 by specification (SQLite TEXT); invalid bytes surface as a read error below.
         return _read_ogr(path, "GeoPackage", report)
     report.reject(None, None, f"unsupported file type '{path.suffix}': use .geojson, .shp (or a .zip holding "
-                              f"one), .gpkg, .csv with lon/lat columns, or an OpenStreetMap extract "
+                              f"one), .gpkg, .csv or .xlsx with lon/lat columns, or an OpenStreetMap extract "
                               f"(.osm, .osm.pbf)")
     raise FileRejected
 
@@ -174,6 +176,31 @@ def text(value: Any) -> str | None:
         return value.isoformat()
     s = str(value).strip()
     return s or None
+
+
+def _read_xlsx(path: Path, report: ImportReport) -> Source:
+    """The first sheet of a spreadsheet, read as the CSV it would be saved as (first row: the header)."""
+    import openpyxl
+
+    try:
+        book = openpyxl.load_workbook(path, read_only=True, data_only=True)
+    except Exception as exc:  # noqa: BLE001 - openpyxl's message says what is wrong with the file
+        report.reject(None, None, f"cannot read the file as an .xlsx spreadsheet: {exc}")
+        raise FileRejected from exc
+    sheet = book.worksheets[0]
+    if len(book.worksheets) > 1:
+        report.warnings.append(f"the spreadsheet has {len(book.worksheets)} sheets; read the first, '{sheet.title}'")
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    for cells in sheet.iter_rows(values_only=True):
+        writer.writerow(["" if c is None else (text(c) or "") for c in cells])
+    book.close()
+    with tempfile.TemporaryDirectory(prefix="sitmap-xlsx-") as tmp:
+        as_csv = Path(tmp) / (path.stem + ".csv")
+        as_csv.write_text(buffer.getvalue(), encoding="utf-8")
+        source = _read_csv(as_csv, report)
+    source.format = "XLSX"
+    return source
 
 
 def _read_csv(path: Path, report: ImportReport) -> Source:
