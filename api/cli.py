@@ -655,6 +655,8 @@ def analyze_sites(
     spacing_m: Annotated[float, typer.Option(help="Least metres between two junction candidates.")] = 2000.0,
     demand: Annotated[str, typer.Option(help="population | incidents")] = "population",
     time_limit_s: Annotated[float, typer.Option(help="The solver stops here and reports its gap.")] = 60.0,
+    solver: Annotated[str | None, typer.Option(help="cbc | highs; default CBC for lscp/mclp, HiGHS for "
+                                                    "pmedian.")] = None,
     max_snap_m: SnapOpt = None, walk_kmh: WalkOpt = None, as_json: JsonOpt = False,
 ) -> None:
     import psycopg
@@ -675,7 +677,7 @@ def analyze_sites(
         except PlotsRejected as exc:
             _fail(str(exc), 2)
     params = SiteParams(problem=problem, minutes=minutes, p=p, candidates=kind, demand=demand,  # type: ignore[arg-type]
-                        time_limit_s=time_limit_s, spacing_m=spacing_m, plots=plots)
+                        time_limit_s=time_limit_s, solver=solver, spacing_m=spacing_m, plots=plots)
     try:
         with psycopg.connect(_url()) as conn:
             doc = select_sites(conn, params, **_travel(max_snap_m, walk_kmh))

@@ -33,8 +33,9 @@ def _expected_recipients(url: str, unit_id: int) -> set[int]:
 
 def _notified(url: str, incident_id: str) -> list[tuple[int, int, dict]]:
     with psycopg.connect(url) as conn:
-        return conn.execute("SELECT user_id, rule_id, subject FROM notification WHERE incident_id = %s ORDER BY user_id",
-                            (incident_id,)).fetchall()
+        return conn.execute(
+            "SELECT user_id, rule_id, subject FROM notification WHERE incident_id = %s ORDER BY user_id",
+            (incident_id,)).fetchall()
 
 
 def _add_rules(client, world, *bodies) -> list[dict]:

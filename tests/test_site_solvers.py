@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import itertools
 import math
+import signal
+import subprocess
+import sys
 
 import numpy as np
 import pulp
 import pytest
 from spopt.locate import LSCP, MCLP, PMedian
 
-from geo.coverage.solvers import lscp, mclp, p_median
+from geo.coverage.solvers import ENGINES, end_cbc_runs_in, lscp, mclp, p_median
 
 MAX_S = 1200.0
 
@@ -67,11 +70,12 @@ def brute_pmedian(cost, w, p, fixed) -> float:
 SEEDS = [0, 1, 2, 3]
 
 
+@pytest.mark.parametrize("engine", ENGINES)
 @pytest.mark.parametrize("seed", SEEDS)
-def test_lscp_matches_brute_force_and_names_the_uncoverable(seed):
+def test_lscp_matches_brute_force_and_names_the_uncoverable(seed, engine):
     cost, _ = instance(seed)
     cover = cost <= MAX_S
-    res = lscp(cost, MAX_S)
+    res = lscp(cost, MAX_S, solver=engine)
     assert res.status == "optimal" and res.gap == 0.0
     assert res.objective == len(res.chosen) == brute_lscp(cover)
     assert set(res.uncoverable) == set(np.flatnonzero(~cover.any(axis=1)))
@@ -80,13 +84,14 @@ def test_lscp_matches_brute_force_and_names_the_uncoverable(seed):
     assert cover[np.ix_(coverable, list(res.chosen))].any(axis=1).all()
 
 
+@pytest.mark.parametrize("engine", ENGINES)
 @pytest.mark.parametrize("seed", SEEDS)
 @pytest.mark.parametrize("p", [1, 2, 4])
-def test_mclp_matches_brute_force_with_fixed_sites(seed, p):
+def test_mclp_matches_brute_force_with_fixed_sites(seed, p, engine):
     cost, w = instance(seed)
     cover = cost <= MAX_S
     fixed = (2, 7)
-    res = mclp(cost, w, MAX_S, p, fixed=fixed)
+    res = mclp(cost, w, MAX_S, p, fixed=fixed, solver=engine)
     assert res.status == "optimal"
     assert len(res.chosen) == p and not set(res.chosen) & set(fixed)
     assert res.objective == pytest.approx(brute_mclp(cover, w, p, fixed))
@@ -96,14 +101,16 @@ def test_mclp_matches_brute_force_with_fixed_sites(seed, p):
     assert sorted(j for j, _ in res.gain_per_site) == list(res.chosen)
 
 
+@pytest.mark.parametrize("engine", ENGINES)
 @pytest.mark.parametrize("seed", SEEDS)
 @pytest.mark.parametrize("p", [2, 3, 5])
 @pytest.mark.parametrize("fixed", [(), (4,)])
-def test_pmedian_matches_brute_force_dense_and_sparse(seed, p, fixed):
+def test_pmedian_matches_brute_force_dense_and_sparse(seed, p, fixed, engine):
     cost, w = instance(seed)
     want = brute_pmedian(cost, w, p, fixed)
     for cutoff in (None, 400.0):
-        res = p_median(cost, w, p, fixed=fixed, cutoff_s=cutoff)
+        res = p_median(cost, w, p, fixed=fixed, cutoff_s=cutoff, solver=engine)
+        assert res.solver.startswith({"cbc": "CBC", "highs": "HiGHS"}[engine])
         if math.isinf(want):
             assert res.status == "infeasible", (cutoff, res)
             continue
@@ -156,17 +163,35 @@ def test_agrees_with_spopt_on_a_medium_instance():
     assert p_median(cost, w, 4, cutoff_s=600).objective == pytest.approx(want)
 
 
-def test_a_time_limit_is_reported_as_such_with_a_feasible_answer():
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_time_limit_is_reported_as_such_with_a_feasible_answer(engine):
     # A random set cover of this size is far from proved optimal in one second (CBC's root alone takes longer).
     rng = np.random.default_rng(1)
     covers = rng.random((400, 200)) < 0.03
     cost = np.where(covers, 100.0, 10_000.0)
-    res = lscp(cost, 500, time_limit_s=1)
+    res = lscp(cost, 500, time_limit_s=1, solver=engine)
     assert res.status == "time_limit"
     assert res.gap is not None and 0 < res.gap < 1
     need = covers.any(axis=1)
     assert covers[np.ix_(need, list(res.chosen))].any(axis=1).all()
     assert res.objective == len(res.chosen)
+
+
+def test_the_watchdog_ends_only_the_solver_run_of_its_own_folder(tmp_path):
+    # CBC overruns its limit inside a large root LP; the watchdog ends the child that names this run's folder.
+    mine, other = tmp_path / "sitmap-cbc-mine", tmp_path / "sitmap-cbc-other"
+    sleeper = [sys.executable, "-c", "import sys, time; time.sleep(600)"]
+    runs = {d: subprocess.Popen([*sleeper, str(d)]) for d in (mine, other)}
+    try:
+        fired: list[bool] = []
+        end_cbc_runs_in(str(mine), fired)
+        assert fired == [True]
+        assert runs[mine].wait(timeout=30) == -signal.SIGKILL
+        assert runs[other].poll() is None  # another run's solver keeps going
+    finally:
+        for proc in runs.values():
+            proc.kill()
+            proc.wait()
 
 
 def test_bad_input_says_what_is_wrong():
@@ -179,3 +204,5 @@ def test_bad_input_says_what_is_wrong():
         p_median(cost, w[:-1], 2)
     with pytest.raises(ValueError, match="fixed"):
         mclp(cost, w, MAX_S, 1, fixed=(99,))
+    with pytest.raises(ValueError, match="solver must be one of cbc, highs"):
+        lscp(cost, MAX_S, solver="gurobi")

@@ -54,6 +54,8 @@ class SitesIn(BaseModel):
     demand: Literal["population", "incidents"] = "population"
     time_limit_s: float = Field(default=60, gt=0, le=sel.MAX_TIME_LIMIT_S,
                                 description="The solver stops here and reports its gap")
+    solver: Literal["cbc", "highs"] | None = Field(
+        default=None, description="cbc | highs; default CBC for lscp and mclp, HiGHS for pmedian")
     on: date | None = Field(default=None, description="Stations in service on this day; default today")
     commune: str | None = Field(default=None, min_length=1, max_length=40,
                                 description="Demand of this 2025 commune only (it must be yours); default all "
@@ -66,7 +68,7 @@ class SitesIn(BaseModel):
         return sel.SiteParams(problem=self.problem, minutes=self.minutes, p=self.p,
                               candidates="file" if self.candidates == "plots" else self.candidates,
                               demand=self.demand, time_limit_s=self.time_limit_s, spacing_m=self.spacing_m,
-                              plots=plots, on=self.on, communes=communes)
+                              solver=self.solver, plots=plots, on=self.on, communes=communes)
 
 
 @router.post("/analyses/sites", summary="Where new stations would help most (LSCP, MCLP, p-median; exact)")

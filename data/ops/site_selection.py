@@ -57,6 +57,8 @@ class SiteParams:
     candidates: str = "villages"
     demand: str = "population"
     time_limit_s: float = 60.0
+    # cbc | highs; None: each problem's default (geo/coverage/solvers.py: CBC covers, HiGHS solves p-median)
+    solver: str | None = None
     spacing_m: float = 2000.0  # road junctions: least distance between two candidates
     plots: pd.DataFrame | None = None  # kind "file": lon, lat, label
     on: date | None = None  # stations in service on this day (default today)
@@ -76,6 +78,8 @@ class SiteParams:
             raise invalid(f"minutes must be above 0 and at most 600, not {self.minutes:g}", field="minutes")
         if not 1 <= self.p <= 50:
             raise invalid(f"p (new sites) must be 1 to 50, not {self.p}", field="p")
+        if self.solver is not None and self.solver not in solvers.ENGINES:
+            raise invalid(f"solver must be one of {', '.join(solvers.ENGINES)}, not {self.solver!r}", field="solver")
         if not 0 < self.time_limit_s <= MAX_TIME_LIMIT_S:
             raise invalid(f"time_limit_s must be above 0 and at most {MAX_TIME_LIMIT_S:g} s", field="time_limit_s")
         return self
@@ -133,12 +137,13 @@ def _mean_min(m: TravelMatrix, w: np.ndarray, cols: list[int]) -> float | None:
 def solve(m: TravelMatrix, weights: np.ndarray, fixed: list[int], params: SiteParams) -> solvers.SiteResult:
     """The solver asked for, on the matrix as it is (the tests call this and the solver directly alike)."""
     max_s = params.minutes * 60
+    engine = {"solver": params.solver} if params.solver else {}
     try:
         if params.problem == "lscp":
-            return solvers.lscp(m.seconds, max_s, params.time_limit_s, weights=weights, fixed=fixed)
+            return solvers.lscp(m.seconds, max_s, params.time_limit_s, weights=weights, fixed=fixed, **engine)
         if params.problem == "mclp":
-            return solvers.mclp(m.seconds, weights, max_s, params.p, fixed, params.time_limit_s)
-        return solvers.p_median(m.seconds, weights, params.p, fixed, params.time_limit_s)
+            return solvers.mclp(m.seconds, weights, max_s, params.p, fixed, params.time_limit_s, **engine)
+        return solvers.p_median(m.seconds, weights, params.p, fixed, params.time_limit_s, **engine)
     except ValueError as exc:
         raise invalid(str(exc), field="p") from None
 
