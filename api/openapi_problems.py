@@ -85,6 +85,8 @@ EXTRA: dict[tuple[str, str], dict[int, str]] = {
     ("patch", "/closures/{closure_id}"): {409: "The version is stale, or the closure was reopened or has ended"},
     ("post", "/closures/{closure_id}/reopen"): {409: "The version is stale, or the closure was reopened or has "
                                                      "ended"},
+    ("post", "/notification-rules"): {409: "A rule with this name exists"},
+    ("patch", "/notification-rules/{rule_id}"): {409: "The version is stale, or another rule has this name"},
     ("get", "/collections/{collection_id}/tiles/WebMercatorQuad/{z}/{y}/{x}"): {
         204: "The tile is empty, or the zoom is outside the layer's zoom range", 304: "Not modified (ETag)"},
     ("get", "/tiles/{collection_id}/{z}/{x}/{y}.mvt"): {

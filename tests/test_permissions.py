@@ -389,6 +389,65 @@ def _import(http, base, world, who, where):
                               data={"dry_run": "true"}, headers=world.headers(who)))
 
 
+# Notifications: the inbox is the caller's own; one of the caller's notifications is written in the commune
+# "where" (directly: the rules' recipients are tested in test_notifications.py), after the older ones are marked
+# read, so a commune-scoped caller finds nothing of the other commune (hidden once the scope no longer holds).
+def _notification(world: World, who: str, where: str) -> int:
+    unit = world.unit_a if where == "own" else world.unit_b
+    with psycopg.connect(world.url) as conn:
+        rule = conn.execute("INSERT INTO alert_rule (name, enabled, trigger, recipients) VALUES (%s, false, "
+                            "'incident', '{admin}') ON CONFLICT (name) DO UPDATE SET enabled = false RETURNING id",
+                            ("permissions",)).fetchone()[0]
+        conn.execute("UPDATE notification SET read_at = now() WHERE user_id = %s AND read_at IS NULL",
+                     (world.user_ids[who],))
+        return conn.execute("INSERT INTO notification (user_id, rule_id, trigger, unit_id) VALUES "
+                            "(%s, %s, 'incident', %s) RETURNING id", (world.user_ids[who], rule, unit)).fetchone()[0]
+
+
+def _inbox(http, base, world, who, where):
+    _notification(world, who, where)
+    return _outcome(http.get(f"{base}/notifications", params={"unread": "true"}, headers=world.headers(who)),
+                    empty_is_scope=True)
+
+
+def _read_notification(http, base, world, who, where):
+    nid = _notification(world, who, where)
+    return _outcome(http.post(f"{base}/notifications/{nid}/read", headers=world.headers(who)))
+
+
+def _read_all(http, base, world, who, where):
+    _notification(world, who, where)
+    r = http.post(f"{base}/notifications/read-all", headers=world.headers(who))
+    if r.status_code == 200 and r.json()["marked"] == 0:
+        return Outcome(200, "scope")
+    return _outcome(r)
+
+
+# Alert rules are province-wide (notification.rules is not limited to communes): "other" changes nothing.
+def _rule_body() -> dict:
+    return {"name": f"perm-{uuid.uuid4()}", "trigger": "incident", "recipients": ["commune_chief"]}
+
+
+def _new_rule(http, base, world) -> int:
+    r = http.post(f"{base}/notification-rules", json=_rule_body(), headers=world.headers("admin"))
+    assert r.status_code == 201, r.text
+    return r.json()["id"]
+
+
+def _rule_call(method: str, path: str | None = None, body: dict | None = None) -> Call:
+    """``path`` None: the collection /notification-rules; else that path under one rule made by an admin."""
+    def call(http, base, world, who, where):
+        if path is None:
+            body_ = _rule_body() if method == "POST" else None
+            return _outcome(http.request(method, f"{base}/notification-rules", json=body_,
+                                         headers=world.headers(who)))
+        rid = _new_rule(http, base, world)
+        return _outcome(http.request(method, f"{base}/notification-rules/{rid}{path}", json=body,
+                                     headers=world.headers(who)))
+
+    return call
+
+
 # Every non-public route: the action it must declare and how to call it. A new route needs a line here.
 CALLS: dict[str, tuple[str, Call]] = {
     "POST /incidents": ("incident.create", _create),
@@ -438,6 +497,15 @@ CALLS: dict[str, tuple[str, Call]] = {
     "GET /hotspot-runs/{run_id}": ("layer.restricted", _hotspot_read("/hotspot-runs/{run_id}")),
     "GET /hotspot-runs/{run_id}/cells": ("layer.restricted", _hotspot_read("/hotspot-runs/{run_id}/cells")),
     "POST /imports/{kind}": ("data.import", _import),
+    "GET /notifications": ("notification.read", _inbox),
+    "POST /notifications/{notification_id}/read": ("notification.read", _read_notification),
+    "POST /notifications/read-all": ("notification.read", _read_all),
+    "GET /notification-rules": ("notification.rules", _rule_call("GET")),
+    "POST /notification-rules": ("notification.rules", _rule_call("POST")),
+    "GET /notification-rules/{rule_id}": ("notification.rules", _rule_call("GET", "")),
+    "PATCH /notification-rules/{rule_id}": ("notification.rules", _rule_call("PATCH", "", {"version": 1,
+                                                                                           "enabled": False})),
+    "POST /notification-rules/{rule_id}/test": ("notification.rules", _rule_call("POST", "/test")),
 }
 
 
