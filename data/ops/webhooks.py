@@ -62,26 +62,29 @@ def verify(secret: str, body: bytes, header: str | None) -> bool:
 CLAIM_SQL = """
 WITH due AS (
   SELECT d.id FROM webhook_delivery d
-   WHERE d.status = 'pending' AND d.next_attempt_at <= now()
+   WHERE d.status = 'pending' AND d.next_attempt_at <= coalesce(%(now)s::timestamptz, now())
    ORDER BY d.next_attempt_at, d.id LIMIT %(n)s
    FOR UPDATE SKIP LOCKED
 )
 UPDATE webhook_delivery d
-   SET attempts = d.attempts + 1, next_attempt_at = now() + make_interval(secs => %(lease)s)
+   SET attempts = d.attempts + 1,
+       next_attempt_at = coalesce(%(now)s::timestamptz, now()) + make_interval(secs => %(lease)s)
   FROM due, alert_rule r
  WHERE d.id = due.id AND r.id = d.rule_id
 RETURNING d.id, d.body, d.attempts, r.webhook_url, r.webhook_secret
 """
 
 DONE_SQL = """
-UPDATE webhook_delivery SET status = 'delivered', delivered_at = now(), last_status = %(status)s, last_error = NULL
+UPDATE webhook_delivery SET status = 'delivered', delivered_at = coalesce(%(now)s::timestamptz, now()),
+       last_status = %(status)s, last_error = NULL
  WHERE id = %(id)s
 """
 
 FAILED_SQL = """
 UPDATE webhook_delivery
    SET status = CASE WHEN %(final)s THEN 'failed' ELSE 'pending' END, last_status = %(status)s,
-       last_error = %(error)s, next_attempt_at = now() + make_interval(secs => %(delay)s)
+       last_error = %(error)s,
+       next_attempt_at = coalesce(%(now)s::timestamptz, now()) + make_interval(secs => %(delay)s)
  WHERE id = %(id)s
 """
 
@@ -91,11 +94,12 @@ def payload(row: dict[str, Any], now: datetime) -> bytes:
     return json.dumps(body, ensure_ascii=False, separators=(",", ":"), default=str).encode()
 
 
-async def _send(http: httpx.AsyncClient, row: dict[str, Any]) -> tuple[int | None, str | None]:
+async def _send(http: httpx.AsyncClient, row: dict[str, Any], clock: datetime | None
+                ) -> tuple[int | None, str | None]:
     """(HTTP status, error) of one attempt; an error is None only for a 2xx answer."""
     if not row["webhook_url"] or not row["webhook_secret"]:
         return None, "the rule has no webhook any more"
-    now = datetime.now(UTC)
+    now = clock or datetime.now(UTC)
     body = payload(row, now)
     headers = {"Content-Type": "application/json", SIGNATURE_HEADER: sign(row["webhook_secret"], body),
                TIMESTAMP_HEADER: str(int(now.timestamp())), DELIVERY_HEADER: str(row["id"]),
@@ -109,26 +113,29 @@ async def _send(http: httpx.AsyncClient, row: dict[str, Any]) -> tuple[int | Non
     return resp.status_code, f"HTTP {resp.status_code}: {resp.text[:200]}"[:ERROR_CHARS]
 
 
-async def deliver_due(conn: psycopg.AsyncConnection, http: httpx.AsyncClient, policy: Policy) -> dict[str, int]:
+async def deliver_due(conn: psycopg.AsyncConnection, http: httpx.AsyncClient, policy: Policy,
+                      now: datetime | None = None) -> dict[str, int]:
     """Send every delivery due now (in batches); returns counts of delivered, retried and failed attempts.
-    ``conn`` must be in autocommit mode (each claim and each result is its own transaction)."""
+    ``conn`` must be in autocommit mode (each claim and each result is its own transaction). ``now`` replaces
+    the database's clock (what is due, the lease, the back-off, ``sent_at``), so a test can step through the
+    retry schedule without waiting for it; the workers leave it None."""
     counts = {"delivered": 0, "retry": 0, "failed": 0}
     while True:
         async with conn.transaction():
-            cur = await conn.execute(CLAIM_SQL, {"n": policy.batch, "lease": policy.timeout_s + 30})
+            cur = await conn.execute(CLAIM_SQL, {"n": policy.batch, "lease": policy.timeout_s + 30, "now": now})
             cols = [c.name for c in cur.description]
             rows = [dict(zip(cols, r, strict=True)) for r in await cur.fetchall()]
         if not rows:
             return counts
-        results = await asyncio.gather(*(_send(http, r) for r in rows))
+        results = await asyncio.gather(*(_send(http, r, now) for r in rows))
         for row, (status, error) in zip(rows, results, strict=True):
             if error is None:
-                await conn.execute(DONE_SQL, {"id": row["id"], "status": status})
+                await conn.execute(DONE_SQL, {"id": row["id"], "status": status, "now": now})
                 counts["delivered"] += 1
                 continue
             final = row["attempts"] >= policy.max_attempts or not row["webhook_url"]
             await conn.execute(FAILED_SQL, {"id": row["id"], "status": status, "error": error, "final": final,
-                                            "delay": policy.delay_s(row["attempts"])})
+                                            "delay": policy.delay_s(row["attempts"]), "now": now})
             counts["failed" if final else "retry"] += 1
         if len(rows) < policy.batch:
             return counts
