@@ -27,6 +27,9 @@ class Caller:
     # None: province-wide. Otherwise the admin_unit ids (2025 era) the user is scoped to.
     unit_ids: frozenset[int] | None = None
     via: str = "bearer"  # how the request presented its sign-in: bearer | cookie
+    # A new account or an admin's reset: until the user changes the password, the gate (api/security.py)
+    # admits only the change itself, sign-out and who-am-I.
+    must_change_password: bool = False
 
     @property
     def province_wide(self) -> bool:
@@ -54,6 +57,8 @@ PERMISSIONS: dict[str, Rule] = {
     "incident.read": Rule(_ALL, True, "read incidents and their history"),
     "patrol.check_in": Rule(_FIELD, True, "check in at patrol points"),
     "patrol.read": Rule(_ALL, True, "read a patrol point's visits and status"),
+    "patrol.schedule": Rule(_COMMAND, True, "assign security teams and officers to patrol points with a schedule "
+                                            "(every N hours or named shifts) and change or delete it"),
     "station.status": Rule(_COMMAND, True, "change a station's headquarters status"),
     "station.history": Rule(_ALL, False, "read a station's headquarters status history"),
     # Applies to whatever the caller may read at all, so its commune limit is that of the read.
@@ -63,6 +68,10 @@ PERMISSIONS: dict[str, Rule] = {
     "layer.restricted": Rule(_ALL, True, "see the restricted layers, their rows in the caller's communes"),
     "live.subscribe": Rule(_ALL, True, "follow the live stream of changes"),
     "alert.receive": Rule(_COMMAND, True, "receive the live stream's alerts of serious incidents"),
+    # The roles that watch the map (not the officers on their phones); figures only, no personal details.
+    "situation.read": Rule(frozenset({"admin", "commander", "planner"}), True, "see the situation panel's "
+                                                                              "figures: incidents, open cases, "
+                                                                              "overdue patrols, headquarters"),
     "analysis.run": Rule(frozenset({"admin", "commander", "planner"}), True, "run analyses"),
     "designation.propose": Rule(frozenset({"admin", "planner"}), True, "propose key-area designations and edit "
                                                                         "open proposals"),
@@ -73,9 +82,12 @@ PERMISSIONS: dict[str, Rule] = {
                                                                     "scenarios of stations and road closures"),
     "user.manage": Rule(frozenset({"admin"}), False, "manage users, today with the local CLI sitmap user"),
     "self.read": Rule(_ALL, False, "see one's own sign-in: user name, role, communes"),
+    "self.password": Rule(_ALL, False, "change one's own password"),
     # Each user's own inbox; a notification of a commune outside the caller's communes (scope changed) is hidden.
     "notification.read": Rule(_ALL, True, "read one's own notifications and mark them read"),
     "notification.rules": Rule(frozenset({"admin"}), False, "manage the notification rules and their webhooks"),
+    "report.read": Rule(_COMMAND, True, "download period reports (incidents, year on year, clearance, response "
+                                        "times, patrols, procedures) for the caller's communes"),
     "data.import": Rule(frozenset({"admin"}), False, "import files (communes, villages, roads, stations, patrol "
                                                     "points) over HTTP, POST /imports/{kind}"),
 }
