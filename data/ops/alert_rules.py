@@ -266,6 +266,29 @@ async def update(conn: psycopg.AsyncConnection, actor: Caller, rule_id: int, ver
     return representation(new)
 
 
+async def delete(conn: psycopg.AsyncConnection, actor: Caller, rule_id: int, addr: str | None,
+                 force: bool = False) -> dict[str, Any]:
+    """Remove a rule. Its notifications and deliveries go with it (the foreign keys cascade), so a rule that
+    has notified anyone is refused (409: disable it instead) unless ``force``."""
+    async with conn.transaction():
+        row = await fetch(conn, rule_id, lock=True)
+        if row is None:
+            raise not_found(f"there is no notification rule {rule_id}; see GET /notification-rules")
+        sent = (await (await conn.execute("SELECT count(*) FROM notification WHERE rule_id = %s",
+                                          (rule_id,))).fetchone())[0]
+        if sent and not force:
+            raise conflict(f"rule {rule_id} ({row['name']}) has {sent} notification(s) in people's inboxes that "
+                           "would be deleted with it; disable it instead, or force the deletion",
+                           notifications=sent)
+        pending = (await (await conn.execute(
+            "SELECT count(*) FROM webhook_delivery WHERE rule_id = %s AND status = 'pending'",
+            (rule_id,))).fetchone())[0]
+        await conn.execute("DELETE FROM alert_rule WHERE id = %s", (rule_id,))
+        await audit.record(conn, actor.user_id, actor.username, "notification.rule_delete", f"alert_rule:{rule_id}",
+                           addr, {"name": row["name"], "notifications": sent, "pending_deliveries": pending})
+    return {"id": rule_id, "name": row["name"], "notifications": sent, "pending_deliveries": pending}
+
+
 RECIPIENTS_SQL = """
 SELECT u.username FROM sitmap_alert_recipients(%(r)s::varchar[], %(u)s::int[], %(unit)s) AS x(uid)
   JOIN app_user u ON u.id = x.uid ORDER BY u.username
