@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from api import cli_alerts, cli_import, cli_patrols, cli_report, cli_users
+from api import cli_alerts, cli_cluster, cli_import, cli_patrols, cli_report, cli_users
 from api.cli_common import fail, url
 from data.db.cluster import Cluster, ClusterError
 from data.settings import get_settings
@@ -722,7 +722,7 @@ def site_lines(doc: dict) -> list[str]:
 
 
 # Sub-commands with a module of their own (api/cli_*.py); each adds itself to the app.
-for _module in (cli_import, cli_users, cli_report, cli_patrols, cli_alerts):
+for _module in (cli_import, cli_users, cli_report, cli_patrols, cli_alerts, cli_cluster):
     _module.register(app)
 
 

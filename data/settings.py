@@ -25,6 +25,11 @@ def _default_cluster_dir() -> Path:
     return PROJECT_DIR / ".sitmap" / "pg"
 
 
+def _default_ha_dir() -> Path:
+    # Same reasoning as the embedded cluster: as root the HA cluster's unprivileged user must reach it.
+    return Path("/var/lib/sitmap/cluster") if os.geteuid() == 0 else PROJECT_DIR / ".sitmap" / "cluster"
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SITMAP_", env_file=".env", extra="ignore")
 
@@ -169,6 +174,18 @@ class Settings(BaseSettings):
     # ways, every road edge within closure_snap_m metres (geodesic) of its point or line while it is in force,
     # in every travel analysis; a closure farther than that from every edge is refused.
     closure_snap_m: float = Field(default=30.0, gt=0, le=1000)
+
+    # High availability (data/ha; `sitmap cluster up|down|status`, README "Operations: high availability"):
+    # cluster_nodes PostgreSQL nodes under Patroni with etcd, HAProxy and cluster_workers sitmap workers.
+    # Every part listens on cluster_base_port + a fixed offset (data/ha/layout.py) and keeps its files under
+    # cluster_folder (cluster_dir is the embedded one's), owned by cluster_os_user. cluster_hosts (JSON list)
+    # names the machines: node i and worker i run on host i modulo their number, one etcd member per distinct
+    # host, so one list describes one loopback machine (the default) or a real multi-host deployment.
+    cluster_nodes: int = Field(default=3, ge=2, le=3)
+    cluster_base_port: int = Field(default=15400, ge=1024, le=65000)
+    cluster_folder: Path = Field(default_factory=_default_ha_dir)
+    cluster_workers: int = Field(default=2, ge=1, le=8)
+    cluster_hosts: tuple[str, ...] = ("127.0.0.1",)
 
 
 @lru_cache

@@ -448,6 +448,12 @@ def _rule_call(method: str, path: str | None = None, body: dict | None = None) -
     return call
 
 
+def _situation(http, base, world, who, where):
+    """The situation of one commune: another commune than one's own is refused (403) to a scoped caller."""
+    return _outcome(http.get(f"{base}/situation", params={"commune": _where(world, where)[1]},
+                             headers=world.headers(who)))
+
+
 # Every non-public route: the action it must declare and how to call it. A new route needs a line here.
 CALLS: dict[str, tuple[str, Call]] = {
     "POST /incidents": ("incident.create", _create),
@@ -458,6 +464,7 @@ CALLS: dict[str, tuple[str, Call]] = {
     "GET /incidents/{incident_id}/history": ("incident.read", _history),
     "POST /patrol-points/{point_id}/visits": ("patrol.check_in", _visit),
     "GET /patrol-points/{point_id}/status": ("patrol.read", _point_status),
+    "GET /situation": ("situation.read", _situation),
     "PUT /stations/{station_id}/status": ("station.status", _station_status),
     "GET /stations/{station_id}/status-history": ("station.history", _station_history),
     "GET /live": ("live.subscribe", _live),
