@@ -85,7 +85,10 @@ EXTRA: dict[tuple[str, str], dict[int, str]] = {
     ("patch", "/closures/{closure_id}"): {409: "The version is stale, or the closure was reopened or has ended"},
     ("post", "/closures/{closure_id}/reopen"): {409: "The version is stale, or the closure was reopened or has "
                                                      "ended"},
+    ("post", "/account/password"): {429: "Too many wrong passwords for this user or address; wait as Retry-After "
+                                         "says"},
     ("post", "/notification-rules"): {409: "A rule with this name exists"},
+    ("get", "/reports"): {422: "A bad period (2025-09 | 2025-Q3 | 2025), commune, format, table or clearance_days"},
     ("patch", "/notification-rules/{rule_id}"): {409: "The version is stale, or another rule has this name"},
     ("get", "/collections/{collection_id}/tiles/WebMercatorQuad/{z}/{y}/{x}"): {
         204: "The tile is empty, or the zoom is outside the layer's zoom range", 304: "Not modified (ETag)"},

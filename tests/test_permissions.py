@@ -24,7 +24,7 @@ from api.app import create_app
 from api.security import is_public, require
 from data import permissions, vocab
 from data.permissions import PERMISSIONS, roles_for
-from tests.opsworld import IN_A, IN_B, SSE, USERS, World, build_world, incident_body
+from tests.opsworld import IN_A, IN_B, PASSWORD, SSE, USERS, World, build_world, incident_body
 
 # One user per role, the commune-scoped ones in commune A (T001): "own" is A, "other" is B (T002).
 BY_ROLE = {"admin": "admin", "commander": "commander_a", "planner": "planner", "officer": "officer_a"}
@@ -184,6 +184,18 @@ def _live(http, base, world, who, where):
 
 def _me(http, base, world, who, where):
     return _outcome(http.get(f"{base}/auth/me", headers=world.headers(who)))
+
+
+def _account(http, base, world, who, where):
+    return _outcome(http.get(f"{base}/account", headers=world.headers(who)))
+
+
+def _password(http, base, world, who, where):
+    """A real change (204); the call in the other commune changes it back, so both calls succeed."""
+    new = PASSWORD + " 2"
+    current, new = (PASSWORD, new) if where == "own" else (new, PASSWORD)
+    return _outcome(http.post(f"{base}/account/password", json={"current_password": current, "new_password": new},
+                              headers=world.headers(who)))
 
 
 def _roads(world: World) -> None:
@@ -389,6 +401,17 @@ def _import(http, base, world, who, where):
                               data={"dry_run": "true"}, headers=world.headers(who)))
 
 
+def _report(http, base, world, who, where):
+    """A month's report of the commune "where" as CSV (one table: the cheapest file)."""
+    return _outcome(http.get(f"{base}/reports", params={"period": "2025-09", "commune": _where(world, where)[1],
+                                                        "format": "csv", "table": "incidents"},
+                             headers=world.headers(who)))
+
+
+def _report_options(http, base, world, who, where):
+    return _outcome(http.get(f"{base}/reports/options", headers=world.headers(who)))
+
+
 # Notifications: the inbox is the caller's own; one of the caller's notifications is written in the commune
 # "where" (directly: the rules' recipients are tested in test_notifications.py), after the older ones are marked
 # read, so a commune-scoped caller finds nothing of the other commune (hidden once the scope no longer holds).
@@ -469,6 +492,8 @@ CALLS: dict[str, tuple[str, Call]] = {
     "GET /stations/{station_id}/status-history": ("station.history", _station_history),
     "GET /live": ("live.subscribe", _live),
     "GET /auth/me": ("self.read", _me),
+    "GET /account": ("self.read", _account),
+    "POST /account/password": ("self.password", _password),
     "GET /travel/route": ("analysis.run", _route),
     "GET /travel/isochrones": ("analysis.run", _isochrones),
     "GET /analyses/access": ("analysis.run", _analysis("access")),
@@ -504,6 +529,8 @@ CALLS: dict[str, tuple[str, Call]] = {
     "GET /hotspot-runs/{run_id}": ("layer.restricted", _hotspot_read("/hotspot-runs/{run_id}")),
     "GET /hotspot-runs/{run_id}/cells": ("layer.restricted", _hotspot_read("/hotspot-runs/{run_id}/cells")),
     "POST /imports/{kind}": ("data.import", _import),
+    "GET /reports": ("report.read", _report),
+    "GET /reports/options": ("self.read", _report_options),
     "GET /notifications": ("notification.read", _inbox),
     "POST /notifications/{notification_id}/read": ("notification.read", _read_notification),
     "POST /notifications/read-all": ("notification.read", _read_all),
