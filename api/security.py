@@ -26,7 +26,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.problems import Problem, problem_response
 from data import permissions
-from data.ops import signin, users
+from data.ops import accounts, signin
 from data.permissions import Caller
 
 # The browser session cookie, and the header a cookie-authenticated write must carry (CSRF: data/ops/signin.py).
@@ -37,7 +37,8 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # The single list of routes anyone may call without signing in (regular expressions on the path).
 PUBLIC_PATHS: tuple[str, ...] = (
     r"/",
-    r"/health",
+    r"/health", r"/health/(live|ready)",
+    r"/metrics",  # a scraper is no user: the route checks SITMAP_METRICS_TOKEN or a loopback caller itself
     r"/docs(/.*)?", r"/redoc", r"/openapi\.json",
     r"/auth/(login|token|logout)",
     r"/static/.*", r"/web/.*", r"/favicon\.ico", r"/search/units",
@@ -46,6 +47,9 @@ PUBLIC_PATHS: tuple[str, ...] = (
     r"/conformance", r"/collections(/.*)?", r"/tiles(/.*)?", r"/layers(/.*)?",
 )
 _PUBLIC = re.compile("|".join(f"(?:{p})" for p in PUBLIC_PATHS))
+# All a user who must change the password (data/ops/accounts.py) may reach while signed in: elsewhere the gate
+# answers 403 password-change-required, and public paths see them as nobody signed in.
+PASSWORD_CHANGE_PATHS = frozenset({"/auth/me", "/auth/logout", "/web/session", "/account", "/account/password"})
 
 
 def is_public(path: str) -> bool:
@@ -93,6 +97,14 @@ class AuthMiddleware:
             await problem_response(401, "Not signed in", detail, path, "not-signed-in",
                                    headers={"WWW-Authenticate": "Bearer"})(scope, receive, send)
             return
+        if (principal is not None and principal.must_change_password and path not in PASSWORD_CHANGE_PATHS
+                and not is_public(path)):
+            await problem_response(
+                403, "Password change required", "this account must change its password before anything else: "
+                "POST /account/password with {\"current_password\": ..., \"new_password\": ...} (on the map, "
+                "the change-password form opens by itself); signing out stays possible", path,
+                "password-change-required")(scope, receive, send)
+            return
         if (principal is not None and via == "cookie" and scope["method"] not in SAFE_METHODS
                 and not headers.get(CSRF_HEADER) and not path.startswith("/auth/")):
             await problem_response(
@@ -105,7 +117,7 @@ class AuthMiddleware:
 
 async def _lookup(app, token: str, via: str) -> Caller | None:
     async with app.state.pool.connection() as conn:
-        found = await users.session_user(conn, signin.token_hash(token))
+        found = await accounts.session_user(conn, signin.token_hash(token))
     return None if found is None else replace(found.caller, via=via)
 
 
@@ -118,7 +130,7 @@ async def _cached_lookup(app, token: str, via: str) -> Caller | None:
     if found is None:
         generation = cache.generation
         async with app.state.pool.connection() as conn:
-            found = await users.session_user(conn, key)
+            found = await accounts.session_user(conn, key)
         if found is None:
             return None
         cache.put(key, found, generation, found.expires_in_s)
@@ -131,7 +143,10 @@ async def optional_principal(request: Request) -> Caller | None:
     if pending is not None:
         request.state.principal_token = None
         request.state.principal = await _cached_lookup(request.app, *pending)
-    return getattr(request.state, "principal", None)
+    caller = getattr(request.state, "principal", None)
+    if caller is not None and caller.must_change_password and request.scope["path"] not in PASSWORD_CHANGE_PATHS:
+        return None  # a public path: what anyone sees, nothing of the role until the password is changed
+    return caller
 
 
 async def require_principal(request: Request) -> Caller:

@@ -78,7 +78,8 @@ def test_disabled_user_is_locked_out_at_once(world, client, run_cli):
 
 
 def test_cli_user_add_list_and_audit(world, client, run_cli):
-    r = run_cli("user", "add", "chief", "--role", "commander", "--commune", "Xã Alpha", "--password", "pw-1234")
+    r = run_cli("user", "add", "chief", "--role", "commander", "--commune", "Xã Alpha", "--password", "pw-1234",
+                "--no-force-change")  # it signs in and writes at once (the forced change: tests/test_accounts.py)
     assert r.exit_code == 0 and "T001" in r.output, r.output
     r = run_cli("user", "add", "lost", "--role", "officer", "--commune", "Xã", "--password", "pw")
     assert r.exit_code == 2 and "Xã Alpha (T001)" in r.output and "Xã Beta (T002)" in r.output

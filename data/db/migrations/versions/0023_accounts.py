@@ -1,5 +1,10 @@
 """account care: first sign-in password change and the like (issue 16 item 5)
 
+``app_user.must_change_password``: set by ``sitmap user add`` (unless --no-force-change) and by an admin's
+``sitmap user passwd`` (a reset); while it is set the gate (api/security.py) lets the user only sign in and
+out, say who they are and change the password (``POST /account/password``, which clears it). Existing users,
+the demo's and the tests' users default to false.
+
 Revision ID: 0023_accounts
 Revises: 0022_notifications
 """
@@ -14,8 +19,8 @@ depends_on: Union[str, Sequence[str], None] = None
 
 
 def upgrade() -> None:
-    pass
+    op.execute("ALTER TABLE app_user ADD COLUMN must_change_password boolean NOT NULL DEFAULT false")
 
 
 def downgrade() -> None:
-    pass
+    op.execute("ALTER TABLE app_user DROP COLUMN must_change_password")
