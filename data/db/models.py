@@ -784,6 +784,8 @@ class AppUser(Base):
     role: Mapped[str] = mapped_column(String(16))
     disabled: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    # Set for a new account and after an admin's reset: the gate admits only the password change (0023).
+    must_change_password: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
 
 
 class AppUserUnit(Base):
