@@ -6,12 +6,15 @@ BIN := $(VENV)/bin
 STAMPS := .sitmap/stamps
 APT_RUN := postgresql-15-postgis-3 postgresql-15-pgrouting postgresql-client-15 gdal-bin
 # poppler-utils: the briefing tests read the printed PDF (pdfinfo, pdftoppm, pdftotext) as a reader would.
-APT_TEST := $(APT_RUN) chromium fonts-noto-core poppler-utils
+# The HA cluster (make cluster, sitmap cluster up; tests/test_ha_failover.py): Debian's Patroni, etcd and HAProxy.
+APT_HA := patroni etcd-server etcd-client haproxy
+APT_CLUSTER := postgresql-15-postgis-3 postgresql-15-pgrouting $(APT_HA)
+APT_TEST := $(APT_RUN) chromium fonts-noto-core poppler-utils $(APT_HA)
 # wrk drives the tile benchmark (bench/tiles.py; it builds tipg's venv from PyPI with the same Python).
 APT_BENCH := $(APT_RUN) wrk
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test deps-run deps-test deps-bench lint bench
+.PHONY: run test deps-run deps-test deps-bench lint bench cluster
 
 run: deps-run
 	$(BIN)/sitmap db start
@@ -54,6 +57,12 @@ deps-run:
 deps-test:
 	$(call apt_ensure,$(APT_TEST))
 	@$(MAKE) --no-print-directory $(STAMPS)/venv
+
+# etcd, two or three PostgreSQL nodes under Patroni, HAProxy and the workers (README: Operations: high availability).
+cluster:
+	$(call apt_ensure,$(APT_CLUSTER))
+	@$(MAKE) --no-print-directory $(STAMPS)/venv
+	$(BIN)/sitmap cluster up
 
 deps-bench:
 	$(call apt_ensure,$(APT_BENCH))
