@@ -272,3 +272,11 @@ def test_who_may_read_the_situation(world, make_client):
     assert r.status_code == 403 and r.json()["type"].endswith("/forbidden-role")
     for who in ("admin", "commander", "commander_a", "planner"):
         assert client.get("/situation", headers=world.headers(who)).status_code == 200, who
+
+
+def test_every_severity_has_its_short_heading_in_both_languages():
+    from web import i18n
+
+    for code in vocab.codes(vocab.INCIDENT_SEVERITIES):
+        vi, en = i18n.STRINGS[f"situation_sev_{code}"]
+        assert vi and en and vi != code

@@ -166,6 +166,12 @@ STRINGS: dict[str, tuple[str, str]] = {
     "situation_count": ("Số vụ", "Count"),
     "situation_total": ("Tổng", "Total"),
     "situation_none": ("Không có", "None"),
+    # Short headings of the severities (data/vocab.py INCIDENT_SEVERITIES), the full label in their tooltip.
+    "situation_sev_administrative": ("VPHC", "Admin."),
+    "situation_sev_less_serious": ("Ít NT", "Less"),
+    "situation_sev_serious": ("NT", "Serious"),
+    "situation_sev_very_serious": ("Rất NT", "Very"),
+    "situation_sev_particularly_serious": ("ĐBNT", "Partic."),
 }
 
 
