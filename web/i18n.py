@@ -77,6 +77,16 @@ STRINGS: dict[str, tuple[str, str]] = {
     "required": ("Bắt buộc", "Required"),
     "open_map": ("Bản đồ chỉ huy", "Commanders' map"),
     "open_phone": ("Báo cáo hiện trường", "Field report"),
+    # The notification inbox (web/static/sitmap/notifications.js).
+    "inbox_title": ("Thông báo", "Notifications"),
+    "inbox_mark_all": ("Đánh dấu tất cả đã đọc", "Mark all read"),
+    "inbox_empty": ("Không có thông báo", "No notifications"),
+    "inbox_unread": ("chưa đọc", "unread"),
+    "inbox_read": ("đã đọc", "read"),
+    "inbox_new": ("Thông báo mới", "New notification"),
+    "inbox_failed": ("Không tải được thông báo", "Could not load the notifications"),
+    "inbox_overdue_point": ("Điểm tuần tra quá hạn", "Patrol point overdue"),
+    "inbox_never_visited": ("chưa từng kiểm tra", "never visited"),
     # Briefing
     "briefing_title": ("Bản đồ báo cáo tình hình", "Situation briefing map"),
     "security_marking": ("MẬT — Lưu hành nội bộ", "CONFIDENTIAL — Internal circulation only"),
