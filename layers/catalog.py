@@ -164,15 +164,19 @@ LAYERS: tuple[Layer, ...] = (
         id="patrol-points", order=50,
         title_vi="Điểm tuần tra", title_en="Patrol points",
         description="Checkpoints, tip-off mailboxes and self-governing model points, with the last accepted "
-                    "visit and whether a visit is overdue (computed at request time).",
+                    "visit, when the next is due and whether it is overdue against the point's schedules "
+                    "(every N hours or named shifts; without one, its own interval), computed at request time by "
+                    "sitmap_patrol_due, the one definition of overdue.",
+        # A point with several schedules shows its most pressing one.
         source="""SELECT p.id, p.name, p.kind, p.unit_id, p.station_id, p.model_name, p.visit_interval_hours,
-                         v.last_visit_at,
-                         (v.last_visit_at IS NULL
-                          OR v.last_visit_at < now() - make_interval(hours => p.visit_interval_hours)) AS overdue,
-                         p.geom, p.geom_3857
+                         d.last_visit_at, d.due_at, coalesce(d.overdue, true) AS overdue, d.overdue_hours,
+                         d.schedules, p.geom, p.geom_3857
                     FROM patrol_point p
-                    LEFT JOIN LATERAL (SELECT max(visited_at) AS last_visit_at FROM patrol_visit
-                                        WHERE patrol_point_id = p.id AND accepted) v ON true""",
+                    LEFT JOIN (SELECT patrol_point_id, max(last_visit_at) AS last_visit_at, min(due_at) AS due_at,
+                                      bool_or(overdue) AS overdue, max(overdue_hours) AS overdue_hours,
+                                      count(schedule_id) AS schedules
+                                 FROM sitmap_patrol_due(now()) GROUP BY patrol_point_id) d
+                           ON d.patrol_point_id = p.id""",
         geometry_type="Point",
         properties=(
             Prop("name", "string", "Tên", "Name"),
@@ -183,11 +187,57 @@ LAYERS: tuple[Layer, ...] = (
             Prop("model_name", "string", "Mô hình", "Model"),
             Prop("visit_interval_hours", "integer", "Chu kỳ tuần tra (giờ)", "Visit interval (hours)"),
             Prop("last_visit_at", "datetime", "Lần tuần tra gần nhất", "Last visit"),
+            Prop("due_at", "datetime", "Hạn tuần tra tiếp theo", "Next visit due"),
             Prop("overdue", "boolean", "Quá hạn tuần tra", "Visit overdue"),
+            Prop("overdue_hours", "number", "Số giờ quá hạn", "Hours overdue"),
+            Prop("schedules", "integer", "Số lịch tuần tra", "Patrol schedules"),
         ),
-        access=SIGNED_IN_BY_COMMUNE, tables=("patrol_point", "patrol_visit"), minzoom=8, volatile_seconds=60,
-        priority="overdue DESC, id",
+        access=SIGNED_IN_BY_COMMUNE, tables=("patrol_point", "patrol_visit", "patrol_schedule"), minzoom=8,
+        volatile_seconds=60, priority="overdue DESC, id",
         style=Style(by="overdue", radius=4, colors={"true": "#d73027", "false": "#1a9850"}),
+    ),
+
+    # Drawn at the team's own village (security_team.geom: where the team lives and is reached); a team without
+    # one at the centre of the points it looks after, else at its commune. The points' centre alone could fall
+    # between villages, far from anyone.
+    Layer(
+        id="security-teams", order=52,
+        title_vi="Tổ bảo vệ an ninh, trật tự ở cơ sở", title_en="Grassroots security teams",
+        description="The security and order protection teams of each commune, with their members and the patrol "
+                    "points they look after: the points whose team they are and those assigned to them by a "
+                    "schedule in force (POST /patrol-schedules).",
+        source="""SELECT t.id, t.name, t.members, t.unit_id, t.settlement_id,
+                         array_to_string(a.patrol_point_ids, ',') AS patrol_point_ids,
+                         cardinality(a.patrol_point_ids) AS patrol_points, a.schedules,
+                         coalesce(t.geom, a.centre, ST_PointOnSurface(u.geom)) AS geom,
+                         ST_Transform(coalesce(t.geom, a.centre, ST_PointOnSurface(u.geom)), 3857) AS geom_3857
+                    FROM security_team t
+                    LEFT JOIN admin_unit u ON u.id = t.unit_id
+                    LEFT JOIN LATERAL (
+                      SELECT coalesce(array_agg(x.id ORDER BY x.id), '{}') AS patrol_point_ids,
+                             ST_Centroid(ST_Collect(x.geom)) AS centre,
+                             (SELECT count(*) FROM patrol_schedule s WHERE s.team_id = t.id AND s.valid_from <= now()
+                                 AND now() < coalesce(s.valid_to, 'infinity')) AS schedules
+                        FROM (SELECT p.id, p.geom FROM patrol_point p
+                               WHERE p.team_id = t.id OR p.id IN (
+                                 SELECT s.patrol_point_id FROM patrol_schedule s WHERE s.team_id = t.id
+                                    AND s.valid_from <= now() AND now() < coalesce(s.valid_to, 'infinity'))) x
+                    ) a ON true""",
+        geometry_type="Point",
+        properties=(
+            Prop("name", "string", "Tên tổ", "Name"),
+            Prop("members", "integer", "Số thành viên", "Members"),
+            Prop("unit_id", "integer", "Xã, phường", "Commune"),
+            UNIT_NAME,
+            Prop("settlement_id", "integer", "Mã bản, thôn", "Village id"),
+            Prop("patrol_points", "integer", "Số điểm tuần tra", "Patrol points"),
+            Prop("patrol_point_ids", "string", "Các điểm tuần tra (mã)", "Patrol point ids", filterable=False,
+                 in_tiles=False),
+            Prop("schedules", "integer", "Số lịch tuần tra", "Patrol schedules"),
+        ),
+        access=SIGNED_IN_BY_COMMUNE, tables=("security_team", "patrol_point", "patrol_schedule"), minzoom=9,
+        volatile_seconds=60, priority="patrol_points DESC, id",
+        style=Style(color="#54278f", radius=5),
     ),
 
     Layer(

@@ -477,6 +477,47 @@ def _situation(http, base, world, who, where):
                              headers=world.headers(who)))
 
 
+# Patrol schedules (data/ops/patrol_schedules.py): rows made directly, by "admin" (who may check in anywhere).
+def _patrol_schedule(world: World, where: str, user: str = "admin") -> int:
+    with psycopg.connect(world.url, autocommit=True) as conn:
+        return conn.execute("INSERT INTO patrol_schedule (patrol_point_id, user_id, every_hours) VALUES (%s, %s, 24) "
+                            "RETURNING id", (_where(world, where)[2], world.user_ids[user])).fetchone()[0]
+
+
+def _schedule_call(method: str, path: str | None = None, body: dict | None = None,
+                   params: dict | None = None) -> Call:
+    """``path`` None: the collection /patrol-schedules; else /patrol-schedules/{id} of a new one."""
+    def call(http, base, world, who, where):
+        if path is None and method == "POST":
+            body_ = {"patrol_point_id": _where(world, where)[2], "username": "admin", "every_hours": 24}
+            return _outcome(http.post(f"{base}/patrol-schedules", json=body_, headers=world.headers(who)))
+        sid = _patrol_schedule(world, where)
+        if path is None:
+            return _outcome(http.get(f"{base}/patrol-schedules", params={"commune": _where(world, where)[1]},
+                                     headers=world.headers(who)), empty_is_scope=True)
+        return _outcome(http.request(method, f"{base}/patrol-schedules/{sid}", json=body, params=params,
+                                     headers=world.headers(who)))
+
+    return call
+
+
+def _security_teams(http, base, world, who, where):
+    unit = world.unit_a if where == "own" else world.unit_b
+    with psycopg.connect(world.url, autocommit=True) as conn:
+        conn.execute("INSERT INTO security_team (name, unit_id, members) VALUES ('Tổ thử', %s, 3)", (unit,))
+    return _outcome(http.get(f"{base}/security-teams", params={"commune": _where(world, where)[1]},
+                             headers=world.headers(who)), empty_is_scope=True)
+
+
+def _patrol_route(http, base, world, who, where):
+    """A schedule of the caller's own at a point of ``where``: outside their communes it is not on their route."""
+    _patrol_schedule(world, where, who)
+    r = http.get(f"{base}/me/patrol-route", headers=world.headers(who))
+    if r.status_code == 200 and _where(world, where)[2] not in {i["patrol_point_id"] for i in r.json()["items"]}:
+        return Outcome(200, "scope")
+    return _outcome(r)
+
+
 # Every non-public route: the action it must declare and how to call it. A new route needs a line here.
 CALLS: dict[str, tuple[str, Call]] = {
     "POST /incidents": ("incident.create", _create),
@@ -487,6 +528,15 @@ CALLS: dict[str, tuple[str, Call]] = {
     "GET /incidents/{incident_id}/history": ("incident.read", _history),
     "POST /patrol-points/{point_id}/visits": ("patrol.check_in", _visit),
     "GET /patrol-points/{point_id}/status": ("patrol.read", _point_status),
+    "POST /patrol-schedules": ("patrol.schedule", _schedule_call("POST")),
+    "GET /patrol-schedules": ("patrol.schedule", _schedule_call("GET")),
+    "GET /patrol-schedules/{schedule_id}": ("patrol.schedule", _schedule_call("GET", "")),
+    "PATCH /patrol-schedules/{schedule_id}": ("patrol.schedule", _schedule_call("PATCH", "", {"version": 1,
+                                                                                              "note": "x"})),
+    "DELETE /patrol-schedules/{schedule_id}": ("patrol.schedule", _schedule_call("DELETE", "",
+                                                                                 params={"version": 1})),
+    "GET /security-teams": ("patrol.read", _security_teams),
+    "GET /me/patrol-route": ("patrol.check_in", _patrol_route),
     "GET /situation": ("situation.read", _situation),
     "PUT /stations/{station_id}/status": ("station.status", _station_status),
     "GET /stations/{station_id}/status-history": ("station.history", _station_history),

@@ -271,6 +271,14 @@ class PatrolSchedule(Base):
     version: Mapped[int] = mapped_column(Integer, server_default=text("1"))
 
 
+class SecurityTeamMember(Base):
+    """The security team an officer patrols with (migration 0021): their route includes the team's schedules."""
+
+    __tablename__ = "security_team_member"
+    user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id", ondelete="CASCADE"), primary_key=True)
+    team_id: Mapped[int] = mapped_column(ForeignKey("security_team.id", ondelete="CASCADE"), index=True)
+
+
 class PatrolVisit(Base):
     __tablename__ = "patrol_visit"
     __table_args__ = (

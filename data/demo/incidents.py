@@ -230,5 +230,6 @@ def load_incidents(conn: psycopg.Connection, cfg: dict, rng: np.random.Generator
               "planted_clusters": clusters.write_ground_truth(conn, planted, srid)}
     counts["station_status_changes_after_end"] = police.settle_as_of(conn, until)
     counts["patrol_visits"] = patrols.load_visits(conn, cfg, rng, until)
+    counts["patrol_schedules"] = patrols.load_schedules(conn, cfg, rng, until)
     counts.update(key_areas.load_key_areas(conn, cfg, until))
     return counts

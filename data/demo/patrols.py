@@ -196,3 +196,67 @@ def load_visits(conn: psycopg.Connection, cfg: dict, rng: np.random.Generator, u
              bool(dist[i] <= radius), None, True, ewkt_point(lon[i], lat[i])) for i in range(n)]
     return copy_rows(conn, "patrol_visit", ("client_id", "patrol_point_id", "visited_at", "user_id", "accuracy_m",
                                             "distance_m", "accepted", "note", "is_generated", "geom"), rows)
+
+
+def load_schedules(conn: psycopg.Connection, cfg: dict, rng: np.random.Generator, until: datetime) -> int:
+    """Schedules for a share of the points that have a team (the team, every N hours or named shifts, from
+    ``days`` before ``until``) with the visits that kept them, recorded for the schedule: most windows visited,
+    some missed, so that some scheduled points are overdue at ``until``. Each demo officer joins the first
+    scheduled team of their first commune, so the phone's route of the day has points."""
+    from zoneinfo import ZoneInfo
+
+    from data import vocab
+
+    sc = cfg["police"]["patrol_points"].get("schedules")
+    if not sc:
+        return 0
+    tz = ZoneInfo(cfg["province"]["timezone"])
+    start = (until - timedelta(days=int(sc["days"]))).astimezone(tz).replace(hour=0, minute=0, second=0,
+                                                                             microsecond=0)
+    points = conn.execute("SELECT id, team_id, ST_X(geom), ST_Y(geom) FROM patrol_point "
+                          "WHERE is_generated AND team_id IS NOT NULL ORDER BY id").fetchall()
+    chosen = [p for p in points if rng.random() < float(sc["share"])]
+    shifts = list(sc["shifts"])
+    every = int(sc["every_hours"])
+    visits: list[tuple] = []
+    for pid, team, x, y in chosen:
+        named = rng.random() < float(sc["shifts_share"])
+        sid = conn.execute("INSERT INTO patrol_schedule (patrol_point_id, team_id, every_hours, shifts, valid_from, "
+                           "note) VALUES (%s, %s, %s, %s, %s, 'demo') RETURNING id",
+                           (pid, team, None if named else every, shifts if named else None, start)).fetchone()[0]
+        if named:
+            day = start.date()
+            while day <= until.astimezone(tz).date():
+                for s in shifts:
+                    a, b = vocab.PATROL_SHIFT_HOURS[s]
+                    w0 = datetime(day.year, day.month, day.day, a, tzinfo=tz)
+                    t = w0 + timedelta(hours=float(rng.uniform(0.2, 0.9)) * ((b - a) % 24))
+                    if t < until and rng.random() > float(sc["missed_share"]):
+                        visits.append((pid, t, sid, x, y))
+                day += timedelta(days=1)
+        else:
+            t = start + timedelta(hours=float(rng.uniform(0, every)))
+            while t < until:
+                visits.append((pid, t, sid, x, y))
+                late = rng.random() < float(sc["missed_share"])
+                t += timedelta(hours=every * float(rng.uniform(1.1, 1.6) if late else rng.uniform(0.6, 0.98)))
+    n = len(visits)
+    if n:
+        acc = rng.uniform(4, 15, size=n)
+        lon, lat = project_points(conn, np.array([v[3] for v in visits]), np.array([v[4] for v in visits]),
+                                  acc / 2, rng.uniform(0, 360, size=n))
+        ids = uuids(rng, n)
+        copy_rows(conn, "patrol_visit", ("client_id", "patrol_point_id", "visited_at", "schedule_id", "accuracy_m",
+                                         "distance_m", "accepted", "is_generated", "geom"),
+                  [(ids[i], v[0], v[1], v[2], round(float(acc[i]), 1), round(float(acc[i]) / 2, 1), True, True,
+                    ewkt_point(lon[i], lat[i])) for i, v in enumerate(visits)])
+    # Demo officers (kept across loads) patrol with a scheduled team of their commune.
+    conn.execute("""
+        INSERT INTO security_team_member (user_id, team_id)
+        SELECT DISTINCT ON (u.id) u.id, s.team_id
+          FROM app_user u JOIN app_user_unit uu ON uu.user_id = u.id
+          JOIN patrol_point p ON p.unit_id = uu.unit_id JOIN patrol_schedule s ON s.patrol_point_id = p.id
+         WHERE u.role = 'officer' AND NOT u.disabled
+         ORDER BY u.id, uu.unit_id, s.team_id
+        ON CONFLICT (user_id) DO NOTHING""")
+    return len(chosen)

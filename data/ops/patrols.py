@@ -14,6 +14,7 @@ from data import limits as bounds
 from data.ops import audit, events
 from data.ops.errors import conflict, invalid, not_found
 from data.ops.field_checks import Limits, check_accuracy, check_point, check_time
+from data.ops.patrol_schedules import FULFILS_SQL
 from data.ops.scope import in_scope, require_in_scope, scope_params
 from data.permissions import Caller
 from layers import geojson
@@ -27,28 +28,31 @@ SELECT p.id, p.name, p.kind, p.unit_id, u.code AS unit_code, u.name AS unit_name
   FROM patrol_point p LEFT JOIN admin_unit u ON u.id = p.unit_id WHERE p.id = %(pid)s
 """
 
+# The visit records the schedule it fulfils (data/ops/patrol_schedules.py FULFILS_SQL: the caller's own, else
+# their team's, else the point's schedule in force at the visit's time).
 INSERT_SQL = """
 INSERT INTO patrol_visit (client_id, patrol_point_id, visited_at, user_id, accuracy_m, distance_m, accepted, note,
-                          geom)
+                          geom, schedule_id)
 VALUES (%(cid)s, %(pid)s, %(at)s, %(uid)s, %(acc)s, %(dist)s, %(ok)s, %(note)s,
-        ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326))
-ON CONFLICT (client_id) DO NOTHING RETURNING id
+        ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326), """ + FULFILS_SQL + """)
+ON CONFLICT (client_id) DO NOTHING RETURNING id, schedule_id
 """
 
 VISIT_SQL = """
 SELECT v.client_id AS id, v.patrol_point_id, v.visited_at, v.accuracy_m, v.distance_m, v.accepted, v.note,
-       ST_X(v.geom) AS lon, ST_Y(v.geom) AS lat, v.user_id
+       ST_X(v.geom) AS lon, ST_Y(v.geom) AS lat, v.user_id, v.schedule_id
   FROM patrol_visit v WHERE v.client_id = %s
 """
 
 STATUS_SQL = """
 SELECT p.id, p.name, p.kind, u.code AS unit_code, p.visit_interval_hours, ST_X(p.geom) AS lon, ST_Y(p.geom) AS lat,
-       v.visited_at AS last_visit_at,
-       (v.visited_at IS NULL OR v.visited_at < now() - make_interval(hours => p.visit_interval_hours)) AS overdue,
+       d.last_visit_at, d.due_at, coalesce(d.overdue, true) AS overdue, d.overdue_hours, d.schedules,
        (SELECT count(*) FROM patrol_visit f WHERE f.patrol_point_id = p.id AND NOT f.accepted) AS flagged_visits
   FROM patrol_point p LEFT JOIN admin_unit u ON u.id = p.unit_id
-  LEFT JOIN LATERAL (SELECT visited_at FROM patrol_visit WHERE patrol_point_id = p.id AND accepted
-                      ORDER BY visited_at DESC LIMIT 1) v ON true
+  -- sitmap_patrol_due (migration 0021), the one definition of overdue: the point's most pressing schedule
+  LEFT JOIN LATERAL (SELECT max(last_visit_at) AS last_visit_at, min(due_at) AS due_at, bool_or(overdue) AS overdue,
+                            max(overdue_hours) AS overdue_hours, count(schedule_id) AS schedules
+                       FROM sitmap_patrol_due(now()) WHERE patrol_point_id = p.id) d ON true
  WHERE p.id = %(pid)s AND """ + in_scope("p.unit_id") + """
 """  # noqa: S608 - constant scope fragment, bound parameters
 
@@ -87,7 +91,8 @@ async def check_in(conn: psycopg.AsyncConnection, actor: Caller, point_id: int, 
                               {"feature": feature, "unit_code": point["unit_code"],
                                "visit": {"id": str(visit_id), "accepted": accepted, "distance_m": round(dist, 1)}})
             await audit.record(conn, actor.user_id, actor.username, "patrol.visit", f"patrol_point:{point_id}", addr,
-                               {"visit": str(visit_id), "accepted": accepted, "distance_m": round(dist, 1)})
+                               {"visit": str(visit_id), "accepted": accepted, "distance_m": round(dist, 1),
+                                "schedule_id": inserted[1]})
     out = _visit_out(visit, radius_m)
     if inserted is not None:
         return 201, out
@@ -101,6 +106,7 @@ def _visit_out(v: dict[str, Any], radius_m: float) -> dict[str, Any]:
     return {"id": str(v["id"]), "patrol_point_id": v["patrol_point_id"], "visited_at": v["visited_at"],
             "lon": v["lon"], "lat": v["lat"], "accuracy_m": v["accuracy_m"],
             "distance_m": round(v["distance_m"], 1), "accepted": v["accepted"], "radius_m": radius_m,
+            "schedule_id": v["schedule_id"],
             "flag": None if v["accepted"] else f"{round(v['distance_m'])} m from the point, beyond the "
                                                 f"{round(radius_m)} m check-in radius"}
 
