@@ -152,6 +152,7 @@ def save_screenshot(base_url: str, db: str, username: str = "demo-commander",
             page.wait_for_selector(f"body[data-user={username}]")
             _panel(page)
             page.wait_for_selector("body[data-layers-for=" + username + "]")
+            page.wait_for_selector("#sm-live.on")
             page.screenshot(path=out)
             b.close()
     finally:
