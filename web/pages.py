@@ -145,6 +145,11 @@ _PHONE_PANEL = """
   <p id="pf-msg" role="status"></p>
   <p><span data-i18n="queue_count"></span>: <span id="pf-queue">0</span></p>
 </form>
+<div class="pf-card" id="pf-route-card" hidden>
+  <h3 data-i18n="route_today"></h3>
+  <p id="pf-route-team"></p>
+  <ul id="pf-route"></ul>
+</div>
 <div class="pf-card">
   <h3 data-i18n="nearest_points"></h3>
   <ul id="pf-points"></ul>

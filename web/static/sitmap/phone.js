@@ -1,7 +1,8 @@
 /* The officers' phone form: position (GPS with accuracy, or a tap), category, severity, time, description;
  * reports and check-ins go into a queue in localStorage with their client UUIDs first, then are sent. The
  * queue is flushed when the browser comes back online, on load and periodically; the server's idempotency
- * on the UUID makes a resend after a lost answer harmless, so a report is stored exactly once. */
+ * on the UUID makes a resend after a lost answer harmless, so a report is stored exactly once. "My route today"
+ * lists the officer's (and their team's) scheduled points with their due time and status; tap to check in. */
 (function () {
   "use strict";
   var S = window.Sitmap;
@@ -11,7 +12,7 @@
   var RETRY_MS = 15000;
 
   var state = { map: null, user: null, pos: null, marker: null, circle: null, flushing: false, points: null,
-    pointLayer: null, unitLayer: null, villageLayer: null, sent: 0, viewChosen: false };
+    pointLayer: null, unitLayer: null, villageLayer: null, sent: 0, viewChosen: false, route: null };
 
   // ---------------------------------------------------------------- queue (localStorage survives reloads)
   function readQueue() {
@@ -72,6 +73,7 @@
         var what = entry.kind === "visit" ? t("checked_in") : t("new_incident") +
           (stored && stored.number ? " " + t("number_short") + " " + stored.number : "");
         say(t("sent") + " (" + what + ")");
+        if (entry.kind === "visit") { state.visited = true; }
         return next();
       }, function (err) {
         if (err.status === 0 || err.status >= 500 || err.status === 401 || err.status === 403 && !state.user) {
@@ -88,6 +90,8 @@
       state.flushing = false;
       document.body.dataset.flushing = "false";
       writeQueue(readQueue());
+      // A check-in changes the route's status: read it again.
+      if (state.visited) { state.visited = false; loadRoute(); }
     });
   }
 
@@ -212,6 +216,67 @@
     flush();
   }
 
+  // ---------------------------------------------------------------- my route today (GET /me/patrol-route)
+  function routeStatus(status) {
+    return t({ overdue: "route_overdue", due: "route_due_today", done: "route_done" }[status] || "route_done");
+  }
+
+  function renderRoute() {
+    var card = document.getElementById("pf-route-card");
+    var list = document.getElementById("pf-route");
+    var r = state.route;
+    card.hidden = !r;
+    list.innerHTML = "";
+    if (!r) { return; }
+    document.getElementById("pf-route-team").textContent = r.team ? t("route_team") + ": " + r.team.name : "";
+    if (!r.items.length) {
+      var none = document.createElement("li");
+      none.className = "pf-route-empty";
+      none.textContent = t("route_empty");
+      list.appendChild(none);
+    }
+    r.items.forEach(function (it) {
+      var li = document.createElement("li");
+      li.dataset.id = it.patrol_point_id;
+      li.dataset.status = it.status;
+      li.className = "pf-route-" + it.status;
+      var text = document.createElement("span");
+      var rhythm = it.shifts ? it.shifts.map(function (c) { return S.vocabLabel("patrol_shifts", c); }).join(", ")
+        : t("route_every").replace("{n}", it.every_hours);
+      text.textContent = it.name + " · " + rhythm + " · " + routeStatus(it.status) + " · " + t("route_due") + " " +
+        (it.due_at ? S.fmtDateTime(it.due_at) : "—") + " · " + t("route_last") + " " +
+        (it.last_visit_at ? S.fmtDateTime(it.last_visit_at) : t("route_never"));
+      li.appendChild(text);
+      if (it.windows && it.windows.length) {
+        var w = document.createElement("small");
+        w.className = "pf-route-windows";
+        w.style.display = "block";
+        w.textContent = it.windows.map(function (x) {
+          // The shift's label carries its hours; the start's day tells last night's shift from tonight's.
+          return S.vocabLabel("patrol_shifts", x.shift) + " " + S.fmtDateTime(x.starts_at, false).slice(0, 5) +
+            ": " + t("window_" + x.status);
+        }).join(" · ");
+        li.appendChild(w);
+      }
+      var btn = document.createElement("button");
+      btn.type = "button";
+      btn.textContent = t("check_in");
+      btn.addEventListener("click", function () { checkIn(it.patrol_point_id); });
+      li.appendChild(btn);
+      list.appendChild(li);
+    });
+  }
+
+  // Roles without a route (planners) are refused: the card stays hidden.
+  function loadRoute() {
+    if (!state.user) { state.route = null; renderRoute(); return Promise.resolve(); }
+    return S.api("GET", "/me/patrol-route").then(function (r) {
+      state.route = r;
+      renderRoute();
+      document.body.dataset.routeLoaded = "true";
+    }, function () { state.route = null; renderRoute(); });
+  }
+
   function fitUnlessChosen(bounds) {
     if (!state.viewChosen) { state.map.fitBounds(bounds); }
   }
@@ -286,6 +351,7 @@
         form.reset();
         showUser(u);
         loadArea();
+        loadRoute();
         flush();
       }).catch(function (e) {
         err.textContent = e.status && e.status < 500 ? t("login_failed") : e.message;
@@ -312,6 +378,7 @@
       fillSelect("pf-severity", "incident_severities");
       showNet();
       renderPoints();
+      renderRoute();
     });
     document.getElementById("pf-gps").addEventListener("click", useGps);
     // Once the officer has moved the map (or the GPS centred it), a late answer never moves it again.
@@ -331,7 +398,7 @@
     }).catch(function () { return null; });
     S.me().then(function (u) {
       showUser(u);
-      if (u) { loadArea(); }
+      if (u) { loadArea(); loadRoute(); }
       flush();
     });
     if ("serviceWorker" in navigator) {
@@ -339,5 +406,6 @@
     }
   }
 
-  window.SitmapPhone = { init: init, state: state, flush: flush, readQueue: readQueue, setPosition: setPosition };
+  window.SitmapPhone = { init: init, state: state, flush: flush, readQueue: readQueue, setPosition: setPosition,
+    loadRoute: loadRoute };
 })();
