@@ -280,3 +280,28 @@ def test_every_severity_has_its_short_heading_in_both_languages():
     for code in vocab.codes(vocab.INCIDENT_SEVERITIES):
         vi, en = i18n.STRINGS[f"situation_sev_{code}"]
         assert vi and en and vi != code
+
+
+def test_the_briefing_shows_the_same_figures_from_the_same_function(seeded, tmp_path):
+    import re
+
+    from web import briefing
+
+    with psycopg.connect(seeded.url) as conn:
+        doc = ops.situation(conn, Caller(None, "local", "admin"), at=AT, communes=["T001"])
+        whole = ops.situation(conn, Caller(None, "local", "admin"), at=AT)
+    page = briefing.export(seeded.url, "T001", "html", tmp_path / "b.html", until=AT).read_text(encoding="utf-8")
+    block = page[page.index('<div class="br-situation">'):]
+    block = block[:block.index("</table>")]
+    cells = [re.sub(r"<[^>]+>", "", c) for c in re.findall(r"<td[^>]*>(.*?)</td>", block)]
+    for key, label in (("24h", "24 giờ qua"), ("7d", "7 ngày qua")):
+        p = doc["incidents"][key]
+        i = cells.index(label)
+        assert cells[i + 1:i + 4] == [str(p["total"]), str(p["year_before"]["total"]), f"{p['change']:+d}"]
+    # Commune A's figures, not the province's (the world's incidents are in both communes).
+    assert doc["incidents"]["7d"]["total"] < whole["incidents"]["7d"]["total"]
+    i = cells.index("Vụ việc chưa kết thúc")
+    assert cells[i + 1] == str(doc["open"]["total"])
+    assert cells[i + 2].endswith(f": {doc['open']['stale']['count']}")
+    assert "02/12/2026" not in block and "20/11/2026 10:00" in page
+    assert "Số liệu tính trên vụ việc giả lập" in page

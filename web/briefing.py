@@ -21,6 +21,8 @@ import psycopg
 
 from data import vocab
 from data.ops import briefing as facts
+from data.ops import situation as situation_ops
+from data.permissions import Caller
 from data.settings import get_settings
 from geo.coverage.coverage import coverage, curve_points
 from geo.coverage.curve import curve_svg
@@ -212,10 +214,54 @@ def coverage_figure(conn: psycopg.Connection, b: facts.Briefing, lang: str) -> s
     return f"<h2>{html.escape(s['coverage_briefing'])}</h2>{svg}"
 
 
+def situation_block(conn: psycopg.Connection, b: facts.Briefing, lang: str) -> str:
+    """The situation panel's figures (data/ops/situation.py, the same function as GET /situation) as of the
+    briefing's date, for a 2025 commune or the province, as a compact table; other units get none."""
+    unit = b.unit
+    if unit["kind"] == "province":
+        communes = None
+    elif unit["kind"] in vocab.COMMUNE_LEVEL_KINDS and unit["era"] == "2025":
+        communes = [unit["code"]]
+    else:
+        return ""
+    # The export is a local tool reading the whole database (like the CLI): a province-wide caller.
+    at = b.until if b.until.tzinfo else b.until.replace(tzinfo=TZ)
+    doc = situation_ops.situation(conn, Caller(None, "briefing", "admin"), at=at, communes=communes, latest=3)
+    return situation_html(doc, lang)
+
+
+def situation_html(doc: dict[str, Any], lang: str) -> str:
+    s = i18n.strings(lang)
+    e = html.escape
+    at = datetime.fromisoformat(doc["at"])
+    rows = []
+    for key in ("24h", "7d"):
+        p = doc["incidents"][key]
+        rows.append(f"<tr><td>{e(s['situation_' + key])}</td><td>{_num(p['total'])}</td>"
+                    f"<td>{_num(p['year_before']['total'])}</td><td>{p['change']:+d}</td></tr>")
+    op, pat, st = doc["open"], doc["patrols"], doc["stations"]
+    rows.append(f"<tr><td>{e(s['situation_open'])}</td><td>{_num(op['total'])}</td><td colspan=2>"
+                f"{e(s['situation_stale'].replace('{h}', str(op['stale']['hours'])))}: {_num(op['stale']['count'])}"
+                "</td></tr>")
+    rows.append(f"<tr><td>{e(s['situation_patrols'])}</td><td>{_num(pat['overdue'])}</td>"
+                f"<td colspan=2>{e(s['situation_points'])}: {_num(pat['points'])}</td></tr>")
+    hq = ", ".join(f"{e(_label(vocab.HQ_STATUSES, code, lang))} {n}" for code, n in st["by_status"].items())
+    rows.append(f"<tr><td>{e(s['situation_stations'])}</td><td colspan=3>{hq or e(s['none'])}</td></tr>")
+    serious = "; ".join(f"{_fmt_date(datetime.fromisoformat(i['occurred_at']))} "
+                        f"{e(_label(vocab.INCIDENT_CATEGORIES, i['category'], lang))}" for i in doc["serious"])
+    rows.append(f"<tr><td>{e(s['situation_serious'])}</td><td colspan=3>{serious or e(s['none'])}</td></tr>")
+    note = f"<p>{e(s['incidents_generated_note'])}</p>" if doc["incidents_generated"] else ""
+    return (f'<div class="br-situation"><h2>{e(s["situation"])} ({e(s["situation_as_of"]).lower()} '
+            f"{at.astimezone(TZ).strftime('%d/%m/%Y %H:%M')})</h2><table><thead><tr><th></th>"
+            f"<th>{e(s['situation_count'])}</th><th>{e(s['situation_year_before'])}</th>"
+            f"<th>{e(s['situation_change'])}</th></tr></thead><tbody>{''.join(rows)}</tbody></table>{note}</div>")
+
+
 def render_html(b: facts.Briefing, lang: str = "vi", printed: datetime | None = None,
-                coverage_svg: str = "") -> str:
+                coverage_svg: str = "", situation: str = "") -> str:
     """The briefing as one HTML document with every script, style and datum inlined (``coverage_svg``: the
-    coverage figure of ``coverage_figure``, at the end of the summary column)."""
+    coverage figure of ``coverage_figure``, at the end of the summary column; ``situation``: the block of
+    ``situation_block``, before it)."""
     s = i18n.strings(lang)
     e = html.escape
     printed = printed or datetime.now(TZ)
@@ -252,7 +298,7 @@ def render_html(b: facts.Briefing, lang: str = "vi", printed: datetime | None = 
             f"{_fmt_date(b.until)} · {e(s['printed_at'])}: {printed.astimezone(TZ).strftime('%d/%m/%Y %H:%M')}"
             "</p></div>")
     north = f'<div class="br-north">{_NORTH_SVG}<br>{e(s["north"])}</div>'
-    side = f'<div class="br-side">{_summary_html(b, lang)}{coverage_svg}</div>'
+    side = f'<div class="br-side">{_summary_html(b, lang)}{situation}{coverage_svg}</div>'
     foot = ('<div class="br-foot">sitmap · WGS84 (EPSG:4326) · '
             + e("© OpenStreetMap contributors (ODbL); GeoNames (CC BY 4.0)") + "</div>")
     root = m.get_root()
@@ -305,7 +351,8 @@ def export(url: str, commune: str, fmt: str = "html", output: Path | None = None
     with psycopg.connect(url) as conn:
         b = facts.collect(conn, commune, until)
         figure = coverage_figure(conn, b, lang)
-    page = render_html(b, lang, coverage_svg=figure)
+        block = situation_block(conn, b, lang)
+    page = render_html(b, lang, coverage_svg=figure, situation=block)
     output = output or Path(f"briefing-{b.unit['code']}.{fmt}")
     if fmt == "html":
         output.write_text(page, encoding="utf-8")
