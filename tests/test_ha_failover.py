@@ -226,3 +226,34 @@ def test_leader_killed_while_writing(ha: HA) -> None:
           f"{run.retries} retries; write gap {gap_s:.2f} s (writes acknowledged again {gap_end - killed['at']:.2f} s "
           f"after the kill); {old['name']} rejoined as {members[old['name']]['role']} on timeline "
           f"{members[old['name']]['timeline']}")
+
+
+def test_one_settings_object_describes_three_hosts(tmp_path: Path) -> None:
+    """The multi-host reading of the same settings: parts spread over the hosts, every config naming them all."""
+    import yaml
+
+    from data.ha import render
+
+    hosts = ("10.0.0.11", "10.0.0.12", "10.0.0.13")
+    s = Settings(cluster_nodes=3, cluster_workers=2, cluster_base_port=17000, cluster_folder=tmp_path,
+                 cluster_hosts=hosts)
+    layout = Layout.from_settings(s)
+    assert [n.host for n in layout.nodes] == list(hosts)
+    assert [w.host for w in layout.workers] == list(hosts[:2])
+    assert [m.host for m in layout.etcd] == list(hosts) and len({b.host for b in layout.balancers}) == 3
+    cfg = yaml.safe_load(render.patroni_yaml(layout, layout.nodes[1], "pw"))
+    assert cfg["etcd3"]["hosts"] == [f"{h}:17000" for h in hosts]
+    assert cfg["bootstrap"]["dcs"]["synchronous_mode"] is True
+    assert cfg["bootstrap"]["dcs"]["postgresql"]["use_pg_rewind"] is True
+    assert cfg["postgresql"]["listen"] == "10.0.0.12:17011" and cfg["restapi"]["listen"] == "10.0.0.12:17021"
+    assert {f"host replication replicator {h}/32 scram-sha-256" for h in hosts} <= set(cfg["postgresql"]["pg_hba"])
+    etcd = render.etcd_command(layout, layout.etcd[2])
+    assert etcd[etcd.index("--initial-cluster") + 1] == ",".join(
+        f"etcd{i}=http://{h}:17001" for i, h in enumerate(hosts))
+    ha_cfg = render.haproxy_cfg(layout, "10.0.0.13")
+    assert "bind 10.0.0.13:17002" in ha_cfg and "option httpchk GET /primary" in ha_cfg
+    assert "option httpchk GET /replica" in ha_cfg
+    for n in layout.nodes:
+        assert f"server {n.name} {n.host}:{n.pg_port} check port {n.api_port}" in ha_cfg
+    env = render.worker_env(layout, layout.workers[1], "pw")
+    assert env["SITMAP_DATABASE_URL"] == "postgresql://postgres:pw@10.0.0.12:17002/sitmap"
