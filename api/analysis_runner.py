@@ -18,6 +18,7 @@ import anyio.to_thread
 import psycopg
 from psycopg_pool import ConnectionPool, PoolTimeout
 
+from api import metrics
 from api.database import CONNECTION_KWARGS
 from api.problems import Problem
 from data.settings import Settings
@@ -60,7 +61,8 @@ class AnalysisRunner:
         if waiting.cancelled_caught:
             raise self._busy()
         try:
-            return await anyio.to_thread.run_sync(self._in_thread, work, limiter=self._threads)
+            with metrics.analysis_slot():
+                return await anyio.to_thread.run_sync(self._in_thread, work, limiter=self._threads)
         finally:
             self._queue.release()
 

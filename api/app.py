@@ -7,9 +7,10 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from api import audit_refusals, headers, nul_guard, openapi30, problems, resilience, security
+from api import audit_refusals, headers, logging_setup, metrics, nul_guard, openapi30, problems, resilience, security
 from api.body_limit import BodyLimitMiddleware
 from api.database import open_pool
+from api.request_log import RequestLogMiddleware
 from api.routers import account as account_router
 from api.routers import closures as closures_router
 from api.routers import coverage as coverage_router
@@ -32,6 +33,7 @@ from data.settings import Settings, get_settings
 
 def create_app(settings: Settings | None = None, database_url: str | None = None) -> FastAPI:
     settings = settings or get_settings()
+    logging_setup.configure(settings.log_format)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -39,9 +41,11 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
         try:
             # Every per-worker service, once (api/services.py); routers reach them through api/deps.py.
             app.state.services = Services.start(settings, app.state.pool)
+            metrics.attach(app.state.services)  # tile cache lookups, analysis slots (api/metrics.py)
             try:
                 yield
             finally:
+                metrics.detach(app.state.services)
                 await app.state.services.close()
         finally:
             await app.state.pool.close()
@@ -60,7 +64,8 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
     security.install(app)  # deny by default: sign-in gate, CSRF check
     resilience.install(app, settings)  # outside the gate, which queries the database: 503 while it is down
     app.add_middleware(BodyLimitMiddleware, settings=settings)  # 413 for oversized bodies, before reading them
-    headers.install(app, settings)  # CSP, nosniff, frame denial; trusted proxies' scheme (outermost)
+    headers.install(app, settings)  # CSP, nosniff, frame denial; trusted proxies' scheme
+    app.add_middleware(RequestLogMiddleware)  # outermost: request id, one log line, latency (api/request_log.py)
     app.include_router(health.router)
     app.include_router(ogc_features.router)  # OGC API Features: /, /conformance, /collections...
     app.include_router(tiles.router)

@@ -89,17 +89,22 @@ def db_migrate() -> None:
     typer.echo("schema is up to date")
 
 
+URL_HELP = ("Any PostgreSQL URL instead of DATABASE_URL or the embedded cluster, e.g. an HA cluster's HAProxy "
+            "read-write port (the client tools on PATH are used).")
+
+
 @db_app.command("backup", help="Dump the sitmap database (pg_dump custom format) to FILE; default: "
                                 "SITMAP_BACKUP_DIR/sitmap-<database>-<UTC time>.dump. The file appears only once "
                                 "complete.")
 def db_backup(
     output: Annotated[Path | None, typer.Option(help="Backup file to write.")] = None,
+    url: Annotated[str | None, typer.Option("--url", help=URL_HELP)] = None,
 ) -> None:
     from data.db.backup import BackupError, backup, default_path, tools_for
 
-    url = _url()
+    url = url or _url()
     try:
-        info = backup(url, output or default_path(url), tools_for())
+        info = backup(url, output or default_path(url), tools_for(url=url))
     except BackupError as exc:
         _fail(str(exc))
     typer.echo(f"backup written: {info.path} ({info.size_bytes / 1e6:.1f} MB, {info.seconds:.1f} s)")
@@ -113,11 +118,12 @@ def db_restore(
     file: Annotated[Path, typer.Argument(help="A file written by `sitmap db backup`.")],
     keep_previous: Annotated[bool, typer.Option("--keep-previous", help="Keep the replaced database as "
                                                 "<name>_before_restore_<time> instead of dropping it.")] = False,
+    url: Annotated[str | None, typer.Option("--url", help=URL_HELP)] = None,
 ) -> None:
     from data.db.backup import BackupError, NotABackup, restore, tools_for
 
     try:
-        info = restore(_url(), file, tools_for(), keep_previous=keep_previous)
+        info = restore(url or _url(), file, tools_for(url=url), keep_previous=keep_previous)
     except NotABackup as exc:
         _fail(str(exc), 2)
     except BackupError as exc:
@@ -168,6 +174,10 @@ def serve(
     import uvicorn
 
     s = get_settings()
+    if (workers or s.workers) > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from api.metrics import prepare_multiprocess
+
+        prepare_multiprocess()  # forked workers write their metrics where any of them can read all
     uvicorn.run("api.app:create_app", factory=True, host=host or s.host, port=port or s.port,
                 workers=workers or s.workers, log_level="info", proxy_headers=False)
 

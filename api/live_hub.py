@@ -26,10 +26,11 @@ import json
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from psycopg_pool import AsyncConnectionPool
 
-from api import session_cache
+from api import metrics, session_cache
 from api.listener import Listener
 from data.ops import events
 
@@ -118,7 +119,8 @@ class Hub:
         sub = Subscription(user_id)
         self.subscriptions.add(sub)
         try:
-            yield sub
+            with metrics.live_subscriber():
+                yield sub
         finally:
             self.subscriptions.discard(sub)
 
@@ -194,6 +196,7 @@ class Hub:
         self.items.extend(batch)
         self.texts.extend(sse(e) for e in batch)
         self.cursor = batch[-1].key
+        metrics.EVENT_LAG.set(max((datetime.now(UTC) - batch[-1].at).total_seconds(), 0.0))
         if len(self.items) > WINDOW:
             cut = len(self.items) - WINDOW
             self.low = self.keys[cut - 1]

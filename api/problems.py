@@ -10,6 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from api.request_log import current_request_id
 from data.ops.errors import OpsError
 
 PROBLEM_TYPE_BASE = "https://sitmap.local/problems/"
@@ -36,6 +37,9 @@ def problem_response(status: int, title: str, detail: str, instance: str | None 
     }
     if instance:
         body["instance"] = instance
+    request_id = current_request_id()
+    if request_id:
+        body["request_id"] = request_id  # the same id as the X-Request-ID header and the log line
     body.update(extra)
     return JSONResponse(body, status_code=status, media_type=MEDIA_TYPE, headers=headers)
 

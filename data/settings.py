@@ -76,6 +76,13 @@ class Settings(BaseSettings):
     tile_cache_mb: int = 64
     data_version_ttl_s: float = 1.0
 
+    # Operations (api/logging_setup.py, api/metrics.py): one log line per request as JSON (for a collector)
+    # or text (for a person); GET /metrics wants this bearer token, or, when it is unset, a loopback caller.
+    log_format: Literal["json", "text"] = "json"
+    metrics_token: str | None = None
+    # GET /health/ready: how long the database may take to answer its trivial query.
+    ready_timeout_s: float = Field(default=2.0, gt=0, le=30)
+
     # Resilience: how long a request waits for a database connection before it is answered 503, and the
     # Retry-After it is told while the database is unreachable.
     db_wait_s: float = 5.0

@@ -4,6 +4,7 @@ scope and the query, so a stale or foreign entry is never looked up, only aged o
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 
 
@@ -22,14 +23,20 @@ class TileCache:
         self._items: OrderedDict[tuple, CachedTile] = OrderedDict()
         self.hits = 0
         self.misses = 0
+        # Told of every lookup (hit: True), for the worker's metrics (api/metrics.py installs it).
+        self.on_lookup: Callable[[bool], None] | None = None
 
     def get(self, key: tuple, now: float) -> CachedTile | None:
         entry = self._items.get(key)
         if entry is None or entry.expires < now:
             self.misses += 1
+            if self.on_lookup is not None:
+                self.on_lookup(False)
             return None
         self._items.move_to_end(key)
         self.hits += 1
+        if self.on_lookup is not None:
+            self.on_lookup(True)
         return entry
 
     def put(self, key: tuple, entry: CachedTile) -> None:

@@ -59,9 +59,11 @@ class Tools:
         return cls(command)
 
 
-def tools_for(settings: Settings | None = None) -> Tools:
+def tools_for(settings: Settings | None = None, url: str | None = None) -> Tools:
+    """The embedded cluster's own tools for its database; the client tools on PATH for any other server (an
+    explicit ``url``, as the HA cluster's HAProxy read-write port, or DATABASE_URL)."""
     s = settings or get_settings()
-    return Tools.on_path() if s.database_url else Tools.for_cluster(Cluster.from_settings(s))
+    return Tools.on_path() if url or s.database_url else Tools.for_cluster(Cluster.from_settings(s))
 
 
 def _dbname(url: str) -> str:
