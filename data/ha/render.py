@@ -49,8 +49,8 @@ def etcd_command(layout: Layout, member: EtcdMember) -> list[str]:
 def _hba(layout: Layout) -> list[str]:
     # The unix socket is the OS user's (as the embedded cluster); every TCP connection needs the password.
     lines = ["local all all trust", "local replication all trust"]
-    networks = ["127.0.0.1/32", *sorted({f"{n.host}/32" for n in layout.nodes if not n.host.startswith("127.")}),
-                *sorted({f"{w.host}/32" for w in layout.workers if not w.host.startswith("127.")})]
+    # Every listed host: its HAProxy connects from there (TCP mode), and its node replicates from there.
+    networks = ["127.0.0.1/32", *(f"{b.host}/32" for b in layout.balancers if not b.host.startswith("127."))]
     for net in dict.fromkeys(networks):
         lines += [f"host all all {net} scram-sha-256", f"host replication replicator {net} scram-sha-256"]
     return lines
