@@ -92,7 +92,7 @@ async def check_in(conn: psycopg.AsyncConnection, actor: Caller, point_id: int, 
                                "visit": {"id": str(visit_id), "accepted": accepted, "distance_m": round(dist, 1)}})
             await audit.record(conn, actor.user_id, actor.username, "patrol.visit", f"patrol_point:{point_id}", addr,
                                {"visit": str(visit_id), "accepted": accepted, "distance_m": round(dist, 1),
-                                "schedule_id": inserted[1]})
+                                **({"schedule_id": inserted[1]} if inserted[1] is not None else {})})
     out = _visit_out(visit, radius_m)
     if inserted is not None:
         return 201, out
