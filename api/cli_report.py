@@ -26,9 +26,9 @@ def report(
                    ] = "xlsx",
     output: Annotated[Path | None, typer.Option(help="File to write (default sitmap-report-PERIOD-COMMUNE.xlsx "
                                                      "or .zip / .csv)")] = None,
-    table: Annotated[str | None, typer.Option(help="With --format csv: only this table (incidents, year_on_year, "
-                                                   "clearance, responses, patrols, procedures, serious_incidents)")
-                     ] = None,
+    table: Annotated[str | None, typer.Option(
+        help="With --format csv: only this table (incidents, year_on_year, clearance, responses, patrols, "
+             "procedures, situation, serious_incidents)")] = None,
     clearance_days: Annotated[int, typer.Option(help="Closed within this many days counts as cleared")] = 7,
     with_details: Annotated[bool, typer.Option(
         "--with-details", help="Add the serious incidents with description and reporter (personal details; the "

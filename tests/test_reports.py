@@ -32,7 +32,8 @@ from tests.opsworld import IN_A, IN_B
 HCM = ZoneInfo("Asia/Ho_Chi_Minh")
 Q3 = (datetime(2025, 7, 1, tzinfo=HCM), datetime(2025, 10, 1, tzinfo=HCM))
 Q3_BEFORE = (datetime(2024, 7, 1, tzinfo=HCM), datetime(2024, 10, 1, tzinfo=HCM))
-TABLE_SHEETS = ["Vụ việc", "So sánh cùng kỳ", "Giải quyết", "Thời gian phản ứng", "Tuần tra", "Thủ tục hành chính"]
+TABLE_SHEETS = ["Vụ việc", "So sánh cùng kỳ", "Giải quyết", "Thời gian phản ứng", "Tuần tra", "Thủ tục hành chính",
+                "Tình hình cuối kỳ"]
 LABEL = {t.code: t.vi for t in (*vocab.INCIDENT_CATEGORIES, *vocab.INCIDENT_SEVERITIES)}
 
 
@@ -168,6 +169,16 @@ def test_cli_workbook_matches_sql(db: str, tmp_path: Path) -> None:
     proc = data_rows(book["Thủ tục hành chính"])
     assert len(proc) == 1 and proc[0][0] == "T001" and proc[0][5:9] == (120, 80, None, None)
     assert isinstance(proc[0][5], int)
+    # The situation panel's figures at the period's end: open incidents (today's statuses) and overdue points.
+    with psycopg.connect(db) as conn:
+        still_open = conn.execute("SELECT count(*) FROM incident WHERE status <> 'closed' AND occurred_at <= %s",
+                                  (Q3[1],)).fetchone()[0]
+    situation = {(r[0].split(" / ")[1], r[1]): r[3:] for r in data_rows(book["Tình hình cuối kỳ"])}
+    assert situation[("Open incidents", "total")] == (still_open, None) and still_open > 0
+    assert situation[("Open incidents by status", "new")] == (still_open, None)
+    assert sum(v[0] for k, v in situation.items() if k[0] == "Open incidents by age") == still_open
+    assert situation[("Overdue patrol points by commune", "T001")] == (1, 1)
+    assert situation[("Overdue patrol points by commune", "T002")] == (1, 1)
     assert "Vụ nghiêm trọng" not in book.sheetnames
 
 
@@ -223,7 +234,7 @@ def test_api_csv_zip_and_one_table(db: str, world, make_client) -> None:
     assert r.headers["content-disposition"].endswith('sitmap-report-2025-Q3-all.zip"')
     z = zipfile.ZipFile(io.BytesIO(r.content))
     assert set(z.namelist()) == {"incidents.csv", "year_on_year.csv", "clearance.csv", "responses.csv",
-                                 "patrols.csv", "procedures.csv", "notes.txt"}
+                                 "patrols.csv", "procedures.csv", "situation.csv", "notes.txt"}
     assert "generated" in z.read("notes.txt").decode()
     rows = list(csv.DictReader(io.StringIO(z.read("incidents.csv").decode("utf-8-sig"))))
     got = Counter({(r["commune_code"], LABEL[r["category"]], LABEL[r["severity"]]): int(r["incidents"])

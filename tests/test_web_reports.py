@@ -51,7 +51,7 @@ def test_report_button_downloads_a_workbook_openpyxl_opens(ctx, site, tmp_path):
     _shot(page, "map-report-dialog.png")
     book = openpyxl.load_workbook(path)
     assert book.sheetnames == ["Thông tin", "Vụ việc", "So sánh cùng kỳ", "Giải quyết", "Thời gian phản ứng",
-                               "Tuần tra", "Thủ tục hành chính", "Biểu đồ"]
+                               "Tuần tra", "Thủ tục hành chính", "Tình hình cuối kỳ", "Biểu đồ"]
     sheet = book["Vụ việc"]
     assert sheet.freeze_panes == "A3"
     total = sum(r[4] for r in sheet.iter_rows(min_row=3, values_only=True))

@@ -5,8 +5,9 @@
 data/permissions.py) and the commune asked for: (a) incidents by commune x category x severity, (b) the same
 counts a year before and the change, (c) clearance within N days per category, (d) response times per commune
 from the stored ``sitmap analyze responses`` run, (e) patrol visits against the schedule, (f) administrative-
-procedure figures as reported (``service_stat``), and, only when asked by a caller with ``personal.read``,
-(g) the serious incidents with description and reporter (that read is audited). ``write_xlsx`` writes one
+procedure figures as reported (``service_stat``), (g) the situation panel's open incidents and overdue patrol
+points at the period's end (data/ops/situation.py), and, only when asked by a caller with ``personal.read``,
+(h) the serious incidents with description and reporter (that read is audited). ``write_xlsx`` writes one
 sheet per table (Vietnamese headings, English beneath, frozen headers, numbers as numbers) and a chart sheet;
 ``write_csv`` writes one table as CSV or all of them as a zip of CSVs.
 
@@ -44,8 +45,9 @@ SERIOUS = "serious"  # the details list: this severity or worse (data.vocab.INCI
 GENERATED_NOTE = ("Dữ liệu minh họa: đường giao thông và vụ việc là dữ liệu tạo ra, không phải số liệu thực / "
                   "Demo data: the roads and incidents are generated, not real figures")
 PATROL_DUE_NOTE = ("Số lượt tuần tra phải thực hiện = số giờ của kỳ (đến thời điểm hiện tại) / chu kỳ (giờ) của "
-                   "mỗi điểm theo sitmap_patrol_due / Visits due = the period's hours (up to now) / each point's "
-                   "interval in hours as sitmap_patrol_due gives it at the period's end")
+                   "mỗi điểm theo sitmap_patrol_due (ca trực: mỗi ca một lượt mỗi ngày) / Visits due = the period's "
+                   "hours (up to now) / each point's interval in hours as sitmap_patrol_due gives it at the "
+                   "period's end (named shifts: one visit per shift a day)")
 
 
 class ReportInputError(OpsError):
@@ -230,13 +232,14 @@ SELECT u.code, u.name, count(*)::int, count(r.response_min)::int,
 """  # noqa: S608 (trusted fragments)
 RESPONSE_RUN_SQL = "SELECT params, roads_generated, note FROM travel_run WHERE analysis = 'responses'"
 
-# The schedule in force at the period's end (or now, for the current period) gives each point's interval; a
-# point with several schedules owes the visits of each. Visits: accepted check-ins within the period.
+# The schedule in force at the period's end (or now, for the current period) gives each point's interval (named
+# shifts: each shift once a day); a point with several schedules owes the visits of each. Visits: accepted
+# check-ins within the period.
 PATROLS_SQL = f"""
 WITH due AS (
-  SELECT d.unit_id, d.patrol_point_id, d.interval_hours
-    FROM sitmap_patrol_due(%(due_at)s) d
-   WHERE d.interval_hours > 0 AND {SCOPE.format(col="d.unit_id")}
+  SELECT d.unit_id, d.patrol_point_id, d.interval_hours, cardinality(s.shifts) AS shifts_n
+    FROM sitmap_patrol_due(%(due_at)s) d LEFT JOIN patrol_schedule s ON s.id = d.schedule_id
+   WHERE {SCOPE.format(col="d.unit_id")}
 ), visits AS (
   SELECT p.unit_id, count(*)::int AS n
     FROM patrol_visit v JOIN patrol_point p ON p.id = v.patrol_point_id
@@ -244,7 +247,8 @@ WITH due AS (
    GROUP BY p.unit_id
 ), per_unit AS (
   SELECT unit_id, count(DISTINCT patrol_point_id)::int AS points,
-         sum(floor(%(hours)s / interval_hours))::int AS due_n
+         sum(CASE WHEN interval_hours > 0 THEN floor(%(hours)s / interval_hours)
+                  WHEN shifts_n > 0 THEN floor(%(hours)s / 24 * shifts_n) ELSE 0 END)::int AS due_n
     FROM due GROUP BY unit_id
 )
 SELECT u.code, u.name, pu.points, coalesce(v.n, 0), pu.due_n,
@@ -419,6 +423,43 @@ def _details(conn: psycopg.Connection, q: dict[str, Any]) -> tuple[Table, list[s
     return table, [r[0] for r in found]
 
 
+AGES = {"lt_24h": ("Dưới 24 giờ", "Under 24 h"), "d1_3": ("1–3 ngày", "1–3 days"),
+        "d3_7": ("3–7 ngày", "3–7 days"), "gt_7d": ("Trên 7 ngày", "Over 7 days")}
+
+
+def _situation(conn: psycopg.Connection, caller: Caller | None, scope: Scope, period: Period,
+               now: datetime) -> Table:
+    """The situation panel's figures (data/ops/situation.py, the one source of them) at the period's end:
+    open incidents by status and by age, patrol points overdue by commune."""
+    from data.ops.situation import situation
+
+    at = min(period.end, now)
+    who = caller or Caller(None, "cli", "admin")
+    doc = situation(conn, who, at=at, communes=[scope.commune] if scope.commune != "all" else None)
+    status_vi = {t.code: t.vi for t in vocab.INCIDENT_STATUSES}
+    status_en = {t.code: t.en for t in vocab.INCIDENT_STATUSES}
+    rows: list[list[Any]] = []
+    for code in vocab.codes(vocab.INCIDENT_STATUSES):
+        if code in doc["open"]["by_status"]:
+            rows.append(["Vụ việc chưa kết thúc theo trạng thái / Open incidents by status", code,
+                         f"{status_vi[code]} / {status_en[code]}", doc["open"]["by_status"][code], None])
+    for code, (vi, en) in AGES.items():
+        rows.append(["Vụ việc chưa kết thúc theo thời gian tồn đọng / Open incidents by age", code, f"{vi} / {en}",
+                     doc["open"]["by_age"].get(code, 0), None])
+    rows.append(["Vụ việc chưa kết thúc / Open incidents", "total", "Tổng / Total", doc["open"]["total"], None])
+    for c in doc["patrols"]["by_commune"]:
+        rows.append(["Điểm tuần tra quá hạn theo xã / Overdue patrol points by commune", c["commune"],
+                     c["commune_name"], c["overdue"], c["points"]])
+    return Table("situation", "Tình hình cuối kỳ", f"Tình hình lúc {at.astimezone(TZ):%d/%m/%Y %H:%M}",
+                 f"The situation at {at.astimezone(TZ):%Y-%m-%d %H:%M}",
+                 [Column("section", "Mục", "Section"), Column("key", "Mã", "Code"), Column("item", "Nội dung", "Item"),
+                  Column("count", "Số lượng", "Count", "int"), Column("of_points", "Trên tổng số điểm",
+                                                                    "Of patrol points", "int")], rows,
+                 ["Như bảng tình hình trên bản đồ (data/ops/situation.py) tại cuối kỳ; trạng thái vụ việc là trạng "
+                  "thái hiện nay / As the map's situation panel (data/ops/situation.py) at the period's end; the "
+                  "incidents' statuses are today's"])
+
+
 def build(conn: psycopg.Connection, caller: Caller | None, period: Period, commune: str | None = "all", *,
           clearance_days: int = 7, with_details: bool = False, actor: tuple[int | None, str] | None = None,
           remote_addr: str | None = None, now: datetime | None = None) -> Report:
@@ -433,7 +474,8 @@ def build(conn: psycopg.Connection, caller: Caller | None, period: Period, commu
     q = {**scope.params(), "start": period.start, "end": period.end, "pstart": before.start, "pend": before.end,
          "days": clearance_days, "first_day": period.first_day, "last_day": period.last_day}
     tables = [_incidents(conn, q), _year_on_year(conn, q, before), _clearance(conn, q, clearance_days),
-              _responses(conn, q, period), _patrols(conn, q, period, now), _procedures(conn, q)]
+              _responses(conn, q, period), _patrols(conn, q, period, now), _procedures(conn, q),
+              _situation(conn, caller, scope, period, now)]
     incidents_generated, roads_generated = conn.execute(GENERATED_SQL, q).fetchone()
     generated = bool(incidents_generated or roads_generated)
     notes = [GENERATED_NOTE] if generated else []
