@@ -228,6 +228,26 @@ def test_leader_killed_while_writing(ha: HA) -> None:
           f"{members[old['name']]['timeline']}")
 
 
+def test_status_after_the_faults(ha: HA) -> None:
+    """What `sitmap cluster status` prints: one leader, a synchronous standby, HAProxy's read-write backend on
+    the leader only, both workers answering."""
+    doc = procs.wait_for(lambda: (d := control.status(ha.settings)) and all(w["health"] == 200 for w in d["workers"])
+                         and any(r["status"] == "UP" for r in d["haproxy"][0]["servers"] if r["proxy"] == "postgres_rw")
+                         and d, 30, "status to settle")
+    roles = sorted(m["role"] for m in doc["members"])
+    assert roles == ["leader", "sync_standby"] and all(m["state"] == "running" for m in doc["members"])
+    lead = next(m["name"] for m in doc["members"] if m["role"] == "leader")
+    rw = {r["server"]: r["status"] for r in doc["haproxy"][0]["servers"] if r["proxy"] == "postgres_rw"}
+    assert rw[lead] == "UP" and [s for s, st in rw.items() if st == "UP"] == [lead]
+    lines = control.status_lines(doc)
+    assert any(line.startswith(lead) and "leader" in line for line in lines)
+    assert sum("/health 200" in line for line in lines) == 2
+    # The read-only port reaches a replica, which holds the incidents written through the read-write port.
+    with psycopg.connect(ha.layout.dsn(ha.password, read_only=True), connect_timeout=5) as conn:
+        assert conn.execute("SELECT pg_is_in_recovery()").fetchone()[0] is True
+        assert conn.execute("SELECT count(*) FROM incident WHERE description LIKE 'ha-%'").fetchone()[0] == 2 * N
+
+
 def test_one_settings_object_describes_three_hosts(tmp_path: Path) -> None:
     """The multi-host reading of the same settings: parts spread over the hosts, every config naming them all."""
     import yaml
