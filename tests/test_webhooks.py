@@ -209,7 +209,7 @@ def test_after_the_last_attempt_the_delivery_fails_and_stops(world, make_client,
     assert len(hook.requests) == POLICY.max_attempts
 
 
-def _poll(condition, timeout: float = 20.0, what: str = "condition"):
+def _poll(condition, timeout: float = 60.0, what: str = "condition"):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         got = condition()
@@ -238,7 +238,7 @@ def test_a_hanging_receiver_does_not_hold_up_the_incident_write(world, start_ser
         took = time.monotonic() - started
         assert r.status_code == 201, r.text
         assert not hook.release.is_set() and len(hook.requests) == 1  # answered while the receiver was stuck
-        assert took < 5, took
+        assert took < 30, took  # well inside the receiver's 60 s hang (a loaded CI machine is slow, not stuck)
         rows = _deliveries(world.url)
         assert [(s, a) for _, s, a, *_ in rows] == [("pending", 1), ("pending", 0)]
         hook.release.set()
