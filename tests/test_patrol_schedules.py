@@ -320,3 +320,90 @@ def test_the_layers_read_the_one_definition_of_overdue(world, make_client):
     assert teams[0]["geometry"]["coordinates"] == pytest.approx([103.11, 21.51])
     assert api.get("/collections/security-teams/items", headers=world.headers("officer_b")).json()["features"] == []
     assert api.get("/collections/security-teams/items").status_code in (401, 403)
+
+
+# ---------------------------------------------------------------------------------------------- the CLI
+
+def test_sitmap_patrol_assign_list_member_due_and_delete(world, monkeypatch):
+    from typer.testing import CliRunner
+
+    from api.cli import app as cli
+    from data.settings import get_settings
+
+    monkeypatch.setenv("DATABASE_URL", world.url)
+    get_settings.cache_clear()
+    runner = CliRunner()
+    try:
+        def run(*args):
+            return runner.invoke(cli, ["patrol", *args])
+
+        team = _team(world, world.unit_a, "Tổ Bản Noong")
+        r = run("assign", "--point", str(world.point_a), "--team", "Tổ Bản Noong", "--shifts", "night,morning")
+        assert r.exit_code == 0, r.output
+        assert "Tổ Bản Noong" in r.output and "shifts morning,night" in r.output
+        r = run("assign", "--point", str(world.point_b), "--user", "officer_b", "--every", "12")
+        assert r.exit_code == 0, r.output
+        bad = run("assign", "--point", str(world.point_a), "--user", "officer_b", "--every", "12")
+        assert bad.exit_code == 2 and "outside their communes" in bad.output
+        assert run("assign", "--point", str(world.point_a), "--team", "nobody", "--every", "1").exit_code == 2
+        listed = run("list", "--commune", "T002")
+        assert listed.exit_code == 0 and "officer_b" in listed.output and "1 schedule(s)" in listed.output
+        assert run("member", "--user", "officer_a", "--team", str(team)).exit_code == 0
+        due = run("due")
+        # Never visited: the every-12-hours point is overdue; the shifts one is due at the end of the current
+        # window. Before the schedules began, each point's own interval (never visited: overdue).
+        assert due.exit_code == 0 and "1 of 2 point schedule(s) overdue" in due.output, due.output
+        assert "OVERDUE (never visited)" in due.output and "shifts morning,night" in due.output
+        before = run("due", "--at", "2026-03-02T12:00:00+07:00")
+        assert "2 of 2 point schedule(s) overdue" in before.output and "own interval" in before.output
+        with psycopg.connect(world.url) as conn:
+            sid, n = conn.execute("SELECT max(id), count(*) FROM patrol_schedule").fetchone()
+            member = conn.execute("SELECT team_id FROM security_team_member WHERE user_id = %s",
+                                  (world.user_ids["officer_a"],)).fetchone()
+            actions = [a for (a,) in conn.execute("SELECT action FROM audit_log WHERE username = 'cli' ORDER BY id")]
+        assert n == 2 and member == (team,)
+        assert actions == ["patrol_schedule.create", "patrol_schedule.create", "security_team.member"]
+        assert run("delete", str(sid)).exit_code == 0
+        with psycopg.connect(world.url) as conn:
+            assert conn.execute("SELECT count(*) FROM patrol_schedule").fetchone()[0] == 1
+    finally:
+        get_settings.cache_clear()
+
+
+# ---------------------------------------------------------------------------------------------- the demo
+
+def test_the_demo_schedules_a_share_of_the_team_points_deterministically(demo_db_rw):
+    from data.demo import patrols
+    from data.demo.loader import read_config
+    from tests.conftest import DEMO_UNTIL
+
+    cfg = read_config()
+    share = cfg["police"]["patrol_points"]["schedules"]["share"]
+
+    def fingerprint(conn) -> tuple:
+        return conn.execute(
+            "SELECT count(*), count(*) FILTER (WHERE shifts IS NOT NULL), "
+            "md5(string_agg(concat_ws(',', patrol_point_id, team_id, every_hours, shifts::text, valid_from), '|' "
+            "ORDER BY patrol_point_id)), (SELECT md5(string_agg(concat_ws(',', patrol_point_id, visited_at), '|' "
+            "ORDER BY patrol_point_id, visited_at)) FROM patrol_visit WHERE schedule_id IS NOT NULL) "
+            "FROM patrol_schedule").fetchone()
+
+    with psycopg.connect(demo_db_rw) as conn:
+        loaded = fingerprint(conn)
+        team_points = conn.execute("SELECT count(*) FROM patrol_point WHERE team_id IS NOT NULL").fetchone()[0]
+        n, shifted = loaded[:2]
+        assert 0.8 * share * team_points < n < 1.2 * share * team_points
+        assert 0.2 * n < shifted < 0.6 * n
+        assert conn.execute("SELECT count(*) FROM patrol_schedule s JOIN patrol_point p ON p.id = s.patrol_point_id "
+                            "WHERE s.team_id IS DISTINCT FROM p.team_id").fetchone()[0] == 0
+        total, overdue = conn.execute("SELECT count(*), count(*) FILTER (WHERE overdue) FROM sitmap_patrol_due(%s) "
+                                      "WHERE schedule_id IS NOT NULL", (DEMO_UNTIL,)).fetchone()
+        assert total == n and 0.01 * n < overdue < 0.3 * n
+        runs = []
+        for _ in range(2):   # the same generator state gives the same schedules and visits
+            conn.execute("DELETE FROM patrol_visit WHERE schedule_id IS NOT NULL")
+            conn.execute("DELETE FROM patrol_schedule")
+            patrols.load_schedules(conn, cfg, np.random.default_rng(5), DEMO_UNTIL)
+            runs.append(fingerprint(conn))
+        assert runs[0] == runs[1] and runs[0][0] > 0
+        conn.rollback()
