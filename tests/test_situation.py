@@ -305,3 +305,14 @@ def test_the_briefing_shows_the_same_figures_from_the_same_function(seeded, tmp_
     assert cells[i + 2].endswith(f": {doc['open']['stale']['count']}")
     assert "02/12/2026" not in block and "20/11/2026 10:00" in page
     assert "Số liệu tính trên vụ việc giả lập" in page
+
+
+@pytest.mark.parametrize("query", ["at=0001-01-01T00:00:00Z", "since=0001-01-01T00:00:00Z",
+                                   "at=9999-12-31T23:59:59Z&since=9999-12-30T00:00:00Z", "commune=%00",
+                                   "commune=" + "x" * 65, "commune=,", "latest=99999999999999999999",
+                                   "at=2026-11-20T10:00:00%2B14:00"])
+def test_parameters_at_the_edges_are_answered_not_500(world, make_client, query):
+    r = make_client(world.url).get(f"/situation?{query}", headers=world.headers("admin"))
+    assert r.status_code in (200, 400), (r.status_code, r.text[:300])
+    if r.status_code == 400:
+        assert r.headers["content-type"].startswith("application/problem+json")
