@@ -126,9 +126,10 @@ def haproxy_cfg(layout: Layout, host: str) -> str:
         "    option redispatch",
         "    retry-on conn-failure empty-response",
         "    timeout tunnel 1h",  # the live stream (SSE) stays open
-        # A worker that answers at all is alive; /health's 503 (database between leaders) is not its fault.
-        "    option httpchk GET /health",
-        "    http-check expect rstatus ^(200|503)$",
+        # Liveness, not readiness: while the database is between leaders every worker is unready alike, and
+        # taking them all out would only turn the clients' retries into HAProxy's 503s.
+        "    option httpchk GET /health/live",
+        "    http-check expect status 200",
         "    default-server inter 1s fall 2 rise 1",
         *(f"    server {w.name} {w.host}:{w.port} check" for w in layout.workers),
         "listen stats",
