@@ -71,6 +71,8 @@ class Settings(BaseSettings):
     webhook_backoff_max_s: float = Field(default=3600.0, gt=0)
     webhook_max_attempts: int = Field(default=8, ge=1, le=100)
     patrol_sweep_s: float = Field(default=300.0, gt=0)
+    # The situation panel (data/ops/situation.py) flags an assigned incident nobody touched for this long.
+    situation_stale_hours: int = Field(default=24, ge=1, le=24 * 90)
 
     # Layers: per-worker tile cache size (0 disables it), how long a worker trusts its copy of data_version.
     tile_cache_mb: int = 64
