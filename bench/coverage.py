@@ -1,7 +1,7 @@
 """Site-selection benchmark on the demo: geo/coverage/solvers against spopt's own workflow on the same matrix.
 
 ``python -m bench.coverage [--p-max 10] [--minutes 30] [--median-candidates 300] [--median-p 10]
-[--time-limit 60]`` (or ``make bench``):
+[--time-limit 30] [--median-time-limit 300] [--no-median]`` (or ``make bench``):
 
 1. loads the demo once (``bench.travel.demo_database``, the travel bench's ``sitmap_bench_travel_demo``;
    the bench only reads it);
@@ -13,18 +13,20 @@
 4. MCLP for p = 1..``--p-max`` within ``--minutes``, stations fixed: ``solvers.mclp`` against
    ``spopt.locate.MCLP.from_cost_matrix(..., predefined_facilities_arr=stations).solve(CBC)`` with
    ``p_facilities = p + stations``;
-5. (with ``--median``; it runs past 8 minutes here) p-median with all villages and ``--median-candidates``
-   candidates (a seeded sample of the non-station
-   candidates, no fixed sites): ``solvers.p_median`` dense, and sparse from a 60-minute cutoff (widened by the
-   solver until exact), against ``spopt.locate.PMedian.from_cost_matrix(...).solve(CBC)``. spopt cannot take
-   inf, so villages no sampled candidate reaches are left out of both sides (counted in the output) and the
-   rest of the inf entries become 10^7 s for spopt (a site that far is never in its optimum, the objectives
-   are compared to show it).
-Every solve, ours and spopt's, runs CBC with ``--time-limit`` seconds (default 30) so the bench stays within
-about five minutes (CBC overruns its limit inside a large root LP, so a watchdog ends it ``HARD_GRACE_S``
-after the limit, on both sides); a stopped solve prints its status. spopt's MCLP builds its model in Python
-loops over every pair (about a minute per p here), so by default it runs for p = 10 only
-(``--spopt-p 1,2,...,10`` for all). It prints times, objective values side by side and
+5. p-median with all villages and ``--median-candidates`` candidates (a seeded sample of the non-station
+   candidates, no fixed sites), solved by HiGHS (``--median-time-limit``, default 300 s): ``solvers.p_median``
+   dense (every finite pair: the exact model), then sparse from a ``--median-cutoff-min`` cutoff (pairs
+   within it plus a fallback per village; the solver doubles the cutoff until the answer is provably exact),
+   against ``spopt.locate.PMedian.from_cost_matrix(...).solve(pulp.HiGHS)`` on the same matrix; with
+   ``--median-cbc`` ours on CBC too (its dense LP does not finish on this machine: it shows the time limit).
+   spopt cannot take inf, so villages no sampled candidate reaches are left out of both sides (counted in
+   the output) and the rest of the inf entries become 10^7 s for spopt (a site that far is never in its
+   optimum: the objectives are compared to show it). ``--no-median`` skips the section.
+The MCLP solves, ours and spopt's, run CBC with ``--time-limit`` seconds (default 30; CBC overruns its
+limit inside a large root LP, so a watchdog ends it ``HARD_GRACE_S`` after the limit); a stopped solve
+prints its status. spopt's MCLP builds its model in Python loops over every pair (about a minute per p
+here), so by default it runs for p = 10 only (``--spopt-p 1,2,...,10`` for all); the whole bench takes about
+ten minutes. It prints times, objective values side by side and
 ratios spopt / ours, and asserts nothing: timings on a shared machine are noisy. The roads are generated.
 """
 
@@ -32,8 +34,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
-import threading
 import time
 import warnings
 from datetime import date
@@ -116,30 +116,34 @@ def bench_mclp(cost, w, max_s, n_fixed, p_max, limit, spopt_ps):
     return rows
 
 
-def bench_pmedian(cost, w, p, limit, cutoff_s):
+def highs(limit: float):
+    return pulp.HiGHS(msg=False, timeLimit=limit)
+
+
+def bench_pmedian(cost, w, p, limit, cutoff_s, with_cbc):
+    """Ours (HiGHS dense, HiGHS sparse, optionally CBC dense) and spopt's PMedian on HiGHS: (name, result, s)."""
     from spopt.locate import PMedian
 
-    dense, t_dense = timed(solvers.p_median, cost, w, p, time_limit_s=limit)
-    sparse, t_sparse = timed(solvers.p_median, cost, w, p, time_limit_s=limit, cutoff_s=cutoff_s)
+    runs = [("ours, HiGHS, dense", *timed(solvers.p_median, cost, w, p, time_limit_s=limit, solver="highs")),
+            (f"ours, HiGHS, sparse from {cutoff_s / 60:g} min",
+             *timed(solvers.p_median, cost, w, p, time_limit_s=limit, cutoff_s=cutoff_s, solver="highs"))]
+    if with_cbc:
+        runs.append(("ours, CBC, dense", *timed(solvers.p_median, cost, w, p, time_limit_s=limit, solver="cbc")))
 
     def ref():
-        # CBC overruns its limit in a large root LP; spopt's run gets the same watchdog as ours.
-        with tempfile.TemporaryDirectory(prefix="bench-cbc-") as tmp:
-            solver = cbc(limit)
-            solver.tmpDir = tmp
-            fired: list[bool] = []
-            dog = threading.Timer(limit + solvers.HARD_GRACE_S, solvers.end_cbc_runs_in, (tmp, fired))
-            dog.start()
-            try:
-                m = PMedian.from_cost_matrix(np.where(np.isfinite(cost), cost, BIG_S), w, p_facilities=p)
-                return m.solve(solver)
-            except pulp.PulpSolverError:
-                return None
-            finally:
-                dog.cancel()
+        solvers.solver_name("highs")  # silences HiGHS's banner once, as ours does
+        m = PMedian.from_cost_matrix(np.where(np.isfinite(cost), cost, BIG_S), w, p_facilities=p)
+        return m.solve(highs(limit))
 
     model, t_ref = timed(ref)
-    return dense, t_dense, sparse, t_sparse, model, t_ref
+    return runs, model, t_ref
+
+
+def highs_status(model) -> str:
+    import highspy
+
+    return "optimal" if model.problem.solverModel.getModelStatus() == highspy.HighsModelStatus.kOptimal \
+        else "time_limit"
 
 
 def fmt(x: float) -> str:
@@ -159,7 +163,9 @@ def main(argv: list[str] | None = None) -> None:
     # runs for p = 10 only, so the bench stays within about five minutes.
     ap.add_argument("--spopt-p", default="10", help="comma-separated p for which spopt's MCLP runs too")
     ap.add_argument("--seed", type=int, default=3)
-    ap.add_argument("--median", action="store_true", help="run the p-median section too (takes over 8 minutes)")
+    ap.add_argument("--no-median", action="store_true", help="skip the p-median section (about five minutes)")
+    ap.add_argument("--median-time-limit", type=float, default=300.0, help="HiGHS's limit per p-median solve")
+    ap.add_argument("--median-cbc", action="store_true", help="run our p-median on CBC too (it stops at the limit)")
     a = ap.parse_args(argv)
 
     url = demo_database("sitmap_bench_travel_demo")
@@ -191,33 +197,35 @@ def main(argv: list[str] | None = None) -> None:
     print(f"| p in {sorted(spopt_ps)} | {to:.2f} | | | | {tr:.2f} | | | {tr / to:.1f}x |")
     print(f"ours for all p: {sum(r[1] for r in rows):.2f} s; objectives equal to spopt's where both ran: {same}\n")
 
-    if not a.median:
-        print("p-median section skipped (run with --median): on this machine the dense 1,500 x 300 model (450,000 "
-              "assignment variables) takes 19 s to build and CBC finds no solution within 30 s; with spopt's build "
-              "the section ran past 8 minutes")
+    if a.no_median:
         return
     rng = np.random.default_rng(a.seed)
     pick = np.sort(rng.choice(np.arange(n_fixed, cost.shape[1]), size=a.median_candidates, replace=False))
     sub = cost[:, pick]
     keep = np.isfinite(sub).any(axis=1)
     sub, ws = sub[keep], w[keep]
-    dense, t_d, sparse, t_s, model, t_r = bench_pmedian(sub, ws, a.median_p, a.time_limit, a.median_cutoff_min * 60)
-    ref_obj = float(model.problem.objective.value()) if model is not None else float("nan")
-    ref_status = spopt_status(model) if model is not None else "time_limit (ended, no solution)"
+    runs, model, t_r = bench_pmedian(sub, ws, a.median_p, a.median_time_limit, a.median_cutoff_min * 60,
+                                     a.median_cbc)
+    ref_obj = float(model.problem.objective.value())
     print(f"## p-median, p = {a.median_p}, {sub.shape[0]:,} villages x {sub.shape[1]} candidates (seed {a.seed}; "
-          f"{int((~keep).sum())} villages no sampled candidate reaches left out)")
-    print("| solver | s | status | weighted seconds | mean min per person | note |")
-    print("|---|---:|---|---:|---:|---|")
-    for name, r, t in (("ours, dense", dense, t_d), ("ours, sparse", sparse, t_s)):
-        print(f"| {name} | {t:.2f} | {r.status} | {fmt(r.objective)} | {r.objective / ws.sum() / 60:.1f} | "
-              f"{r.note} |")
-    print(f"| spopt PMedian | {t_r:.2f} | {ref_status} | {fmt(ref_obj)} | {ref_obj / ws.sum() / 60:.1f} | "
-          f"dense, {sub.size:,} assignment variables |")
-    def equal(x: float) -> bool:
-        return bool(np.isfinite(x) and np.isfinite(ref_obj) and abs(x - ref_obj) <= 1e-6 * ref_obj)
+          f"{int((~keep).sum())} villages no sampled candidate reaches left out), time limit "
+          f"{a.median_time_limit:.0f} s per solve")
+    print("| solver | s | status | weighted seconds | mean min per person | spopt/ours | note |")
+    print("|---|---:|---|---:|---:|---:|---|")
 
-    print(f"spopt/ours: dense {t_r / t_d:.1f}x, sparse {t_r / t_s:.1f}x; objectives equal to spopt's: "
-          f"dense {equal(dense.objective)}, sparse {equal(sparse.objective)}")
+    def mean_min(obj: float) -> str:
+        return f"{obj / ws.sum() / 60:.1f}" if obj is not None and np.isfinite(obj) else "-"
+
+    for name, r, t in runs:
+        print(f"| {name} | {t:.2f} | {r.status} | {fmt(r.objective)} | {mean_min(r.objective)} | {t_r / t:.1f}x | "
+              f"{r.note} |")
+    print(f"| spopt PMedian, HiGHS | {t_r:.2f} | {highs_status(model)} | {fmt(ref_obj)} | {mean_min(ref_obj)} | "
+          f"1.0x | dense, {sub.size:,} assignment variables, inf as {BIG_S:g} s |")
+
+    def equal(x: float | None) -> bool:
+        return bool(x is not None and np.isfinite(x) and abs(x - ref_obj) <= 1e-6 * ref_obj)
+
+    print("objectives equal to spopt's: " + ", ".join(f"{name}: {equal(r.objective)}" for name, r, _ in runs))
 
 
 if __name__ == "__main__":

@@ -12,6 +12,8 @@ PUBLIC = Access(public=True)
 SIGNED_IN_BY_COMMUNE = Access(public=False, action="layer.restricted", unit_column="unit_id")
 # The stored travel analyses (data/ops/travel_results.py): for the roles that run analyses, by commune.
 ANALYSIS_BY_COMMUNE = Access(public=False, action="analysis.run", unit_column="unit_id")
+# What-if scenarios' results: for the roles that manage scenarios (data/permissions.py scenario.manage).
+SCENARIO_PLANNERS = Access(public=False, action="scenario.manage", unit_column="unit_id")
 
 
 def terms_prop(name: str, vocabulary: str, vi: str, en: str) -> Prop:
@@ -590,5 +592,41 @@ LAYERS: tuple[Layer, ...] = (
         access=ANALYSIS_BY_COMMUNE, tables=("travel_run", "travel_access"), minzoom=6,
         priority="population DESC, id",
         style=Style(by="underserved_by", radius=6, colors={"nearest": "#b2182b", "own": "#ef8a62"}),
+    ),
+
+    # Each scenario's last run (data/ops/scenarios.run, migration 0025): the villages whose trip to the nearest
+    # station it changes; filter by scenario_id to see one scenario.
+    Layer(
+        id="scenario-villages", order=105,
+        title_vi="Kịch bản giả định: bản, thôn thay đổi", title_en="What-if scenarios: villages that change",
+        description="For each saved what-if scenario's last run (POST /scenarios/{id}/run, `sitmap analyze "
+                    "scenario ID`): the villages whose trip by road to the nearest police station the scenario "
+                    "changes by a minute or more, or makes unreachable or reachable, today's minutes beside the "
+                    "scenario's. The live stations and roads are never changed. " + GENERATED_ROADS_NOTE,
+        source="SELECT v.*, s.name AS scenario FROM scenario_village v JOIN scenario s ON s.id = v.scenario_id",
+        geometry_type="Point",
+        properties=(
+            Prop("scenario_id", "integer", "Mã kịch bản", "Scenario id"),
+            Prop("scenario", "string", "Kịch bản", "Scenario"),
+            Prop("village", "string", "Bản, thôn", "Village"),
+            Prop("population", "integer", "Dân số", "Population"),
+            Prop("today_min", "number", "Phút đến trụ sở gần nhất (hiện nay)", "Minutes to nearest station today"),
+            Prop("scenario_min", "number", "Phút đến trụ sở gần nhất (kịch bản)",
+                 "Minutes to nearest station in the scenario"),
+            Prop("change_min", "number", "Thay đổi (phút)", "Change (minutes)"),
+            terms_prop("change_band", "trip_changes", "Mức thay đổi", "Change"),
+            Prop("today_station_code", "string", "Trụ sở gần nhất (hiện nay)", "Nearest station today"),
+            Prop("scenario_station_code", "string", "Trụ sở gần nhất (kịch bản)", "Nearest station in the scenario"),
+            Prop("reason", "string", "Ghi chú", "Note", filterable=False),
+            Prop("settlement_id", "integer", "Mã bản", "Village id"),
+            Prop("unit_id", "integer", "Xã, phường", "Commune"),
+            UNIT_NAME,
+            *TRAVEL_RUN_PROPS,
+        ),
+        access=SCENARIO_PLANNERS, tables=("scenario_village",), minzoom=6,
+        priority="abs(change_min) DESC NULLS FIRST, id",
+        style=Style(by="change_band", radius=6, colors={
+            "saved_30": "#1a9850", "saved_10": "#66bd63", "saved_1": "#a6d96a", "unchanged": "#cccccc",
+            "longer_1": "#fdae61", "longer_10": "#d73027"}),
     ),
 )

@@ -8,6 +8,7 @@ import io
 import psycopg
 import pytest
 
+from data.permissions import roles_for
 from layers import registry
 from layers.query import NEXT_PAGE_MIN_LIMIT
 from tests.test_layers_support import COMMANDER, EXPECTED_COUNTS, PLANNER, api, count, layers_template, role, seeded_ro  # noqa: F401
@@ -25,7 +26,12 @@ def test_landing_conformance_and_catalogue(api):  # noqa: F811
     signed_in = {c["id"] for c in api.get("/collections", headers=COMMANDER).json()["collections"]}
     public = {lay.id for lay in registry.all_layers() if not lay.restricted}
     assert anonymous == public
-    assert signed_in == {lay.id for lay in registry.all_layers()}
+    # A signed-in user sees every layer whose action the role may do (the scenarios' only for planners, admins).
+    assert signed_in == {lay.id for lay in registry.all_layers()
+                         if not lay.restricted or "commander" in roles_for(lay.access.action)}
+    assert "scenario-villages" not in signed_in
+    planner = {c["id"] for c in api.get("/collections", headers=PLANNER).json()["collections"]}
+    assert "scenario-villages" in planner
     assert {"incidents", "patrol-points", "key-areas", "hotspots"} <= signed_in - anonymous
     communes = api.get("/collections/communes").json()
     minx, miny, maxx, maxy = communes["extent"]["spatial"]["bbox"][0]
@@ -51,8 +57,10 @@ def test_every_layer_pages_to_exactly_the_database_rows(api, seeded_ro):  # noqa
         seen: list = []
         url = f"/collections/{layer_id}/items?limit=97"
         pages = 0
+        layer = registry.get(layer_id)
+        who = COMMANDER if not layer.restricted or "commander" in roles_for(layer.access.action) else PLANNER
         while url:
-            body = api.get(url, headers=COMMANDER).json()
+            body = api.get(url, headers=who).json()
             seen += [f["id"] for f in body["features"]]
             assert body["numberReturned"] == len(body["features"])
             assert body.get("numberMatched", want) == want

@@ -12,6 +12,7 @@ import time
 
 import psycopg
 
+from data.permissions import roles_for
 from layers import registry
 from layers.query import NEXT_PAGE_MIN_LIMIT
 from tests.test_layers_support import (  # noqa: F401
@@ -23,12 +24,19 @@ from tests.test_layers_support import (  # noqa: F401
     seeded_ro,
 )
 
-# A real account's bearer token, passed the way a GIS desktop passes it to GDAL.
+# A real account's bearer token, passed the way a GIS desktop passes it to GDAL: a commander's, or a
+# planner's for the layers only planners see (the scenarios').
 HEADERS = "Authorization: " + role("commander")["Authorization"]
+PLANNER_HEADERS = "Authorization: " + role("planner")["Authorization"]
 
 
-def gdal(args: list[str], tmp_path) -> str:
-    env = {**os.environ, "GDAL_HTTP_HEADERS": HEADERS, "CPL_DEBUG": "OFF", "GDAL_HTTP_TIMEOUT": "60"}
+def headers_for(layer_id: str) -> str:
+    layer = registry.get(layer_id)
+    return HEADERS if not layer.restricted or "commander" in roles_for(layer.access.action) else PLANNER_HEADERS
+
+
+def gdal(args: list[str], tmp_path, headers: str = HEADERS) -> str:
+    env = {**os.environ, "GDAL_HTTP_HEADERS": headers, "CPL_DEBUG": "OFF", "GDAL_HTTP_TIMEOUT": "60"}
     done = subprocess.run(args, capture_output=True, text=True, env=env, timeout=300, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     return done.stdout
@@ -36,13 +44,16 @@ def gdal(args: list[str], tmp_path) -> str:
 
 def test_gdal_lists_and_reads_every_layer(start_server, seeded_ro, tmp_path):  # noqa: F811
     base = start_server(seeded_ro)
-    listing = gdal(["ogrinfo", "-ro", "-q", f"OAPIF:{base}"], tmp_path)
-    listed = {line.split(":", 1)[1].strip().split(" ")[0] for line in listing.splitlines() if ":" in line}
+    listed = set()
+    for headers in (HEADERS, PLANNER_HEADERS):
+        listing = gdal(["ogrinfo", "-ro", "-q", f"OAPIF:{base}"], tmp_path, headers)
+        listed |= {line.split(":", 1)[1].strip().split(" ")[0] for line in listing.splitlines() if ":" in line}
     assert {lay.id for lay in registry.all_layers()} <= listed
     assert set(EXPECTED_COUNTS) == {lay.id for lay in registry.all_layers()}
     for layer_id, query in EXPECTED_COUNTS.items():
         out = tmp_path / f"{layer_id}.gpkg"
-        gdal(["ogr2ogr", "-f", "GPKG", str(out), f"OAPIF:{base}", layer_id, "-oo", "PAGE_SIZE=500"], tmp_path)
+        gdal(["ogr2ogr", "-f", "GPKG", str(out), f"OAPIF:{base}", layer_id, "-oo", "PAGE_SIZE=500"], tmp_path,
+             headers_for(layer_id))
         with sqlite3.connect(out) as db:
             table = db.execute("SELECT table_name FROM gpkg_contents").fetchone()[0]
             got = db.execute(f'SELECT count(*) FROM "{table}"').fetchone()[0]  # noqa: S608
@@ -68,7 +79,7 @@ def test_gdal_reads_every_layer_in_large_pages_without_being_told(start_server, 
         want = count(demo_db_rw, query)
         out = tmp_path / f"{layer_id}.gpkg"
         began = time.perf_counter()
-        env = {**os.environ, "GDAL_HTTP_HEADERS": HEADERS, "CPL_DEBUG": "ON", "GDAL_HTTP_TIMEOUT": "120"}
+        env = {**os.environ, "GDAL_HTTP_HEADERS": headers_for(layer_id), "CPL_DEBUG": "ON", "GDAL_HTTP_TIMEOUT": "120"}
         done = subprocess.run(["ogr2ogr", "-f", "GPKG", str(out), f"OAPIF:{base}", layer_id], capture_output=True,
                               text=True, env=env, timeout=600, cwd=tmp_path)
         timings[layer_id] = time.perf_counter() - began

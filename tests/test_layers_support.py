@@ -138,6 +138,15 @@ def seed(url: str, incidents_per_unit: int = 20) -> None:
         c.execute("""INSERT INTO travel_response (run_id, incident_id, number, unit_id, category, occurred_at,
                                                   response_min, band, geom)
                      SELECT 4, id, number, unit_id, category, occurred_at, 20, 'm15_30', geom FROM incident""")
+        # A security team in every fourth village (the security-teams layer draws them there).
+        c.execute("""INSERT INTO security_team (name, unit_id, settlement_id, members, geom)
+                     SELECT 'Tổ ' || name, unit_id, id, 5, geom FROM settlement WHERE id % 4 = 0""")
+        # A what-if scenario's last run: every third village changed (data/ops/scenarios.py stores these).
+        c.execute("INSERT INTO scenario (id, name) VALUES (1, 'seeded what-if')")
+        c.execute("""INSERT INTO scenario_village (scenario_id, settlement_id, unit_id, village, population, today_min,
+                                                   scenario_min, change_min, change_band, roads_generated, geom)
+                     SELECT 1, id, unit_id, name, population, id % 60, id % 60 + 12, 12, 'longer_10', true, geom
+                       FROM settlement WHERE id % 3 = 0""")
         c.execute("ANALYZE")
 
 
@@ -212,4 +221,6 @@ EXPECTED_COUNTS = {
     # Beyond SITMAP_COVERAGE_UNDERSERVED_MIN to the nearest or the own station, or without a figure.
     "underserved-villages": "SELECT count(*) FROM travel_access WHERE NOT (coalesce(nearest_station_min <= 60, "
                             "false) AND coalesce(own_station_min <= 60, false))",
+    "scenario-villages": "SELECT count(*) FROM scenario_village",
+    "security-teams": "SELECT count(*) FROM security_team",
 }

@@ -11,6 +11,7 @@ import json
 import threading
 from datetime import date
 
+import pandas as pd
 import psycopg
 import pytest
 
@@ -44,11 +45,17 @@ def demo(cluster, demo_template):
     drop_database(cluster, url.split("/")[-1].split("?")[0])
 
 
+# A run writes its own result rows (scenario_village), whose data version moves for the tile cache: the
+# live tables' versions must not.
+LIVE_ROWS = {t: t for t in LIVE_TABLES} | {
+    "data_version": "(SELECT * FROM data_version WHERE table_name <> 'scenario_village')"}
+
+
 def _snapshot(url: str) -> dict[str, str]:
     """Every live table's rows, hashed in a fixed order (any change to any column shows)."""
     with psycopg.connect(url) as conn:
         return {t: conn.execute(f"SELECT md5(coalesce(string_agg(x::text, '|' ORDER BY x::text), '')) "  # noqa: S608
-                                f"FROM {t} x").fetchone()[0] for t in LIVE_TABLES}
+                                f"FROM {rows} x").fetchone()[0] for t, rows in LIVE_ROWS.items()}
 
 
 def _far_village(url: str) -> dict:
@@ -161,6 +168,45 @@ def test_removing_a_station_lowers_coverage_and_leaves_the_live_data_alone(demo)
     with psycopg.connect(demo["url"]) as conn:
         assert conn.execute("SELECT count(*) FROM audit_log WHERE action = 'scenario.run' AND target = %s",
                             [f"scenario:{sid}"]).fetchone()[0] == 1
+
+
+def _stored_villages(url: str, sid: int) -> dict[int, tuple]:
+    with psycopg.connect(url) as conn:
+        return {r[0]: r[1:] for r in conn.execute(
+            "SELECT settlement_id, today_min, scenario_min, change_band, reason FROM scenario_village "
+            "WHERE scenario_id = %s", [sid])}
+
+
+def test_a_run_stores_the_villages_it_changes_for_the_layer_and_replaces_them_on_the_next(demo):
+    c, h = demo["client"], demo["who"]["planner"]
+    changes = [{"op": "remove_station", "station_id": demo["station"]}]
+    sid = c.post("/scenarios", json={"name": "without CA-03127", "changes": changes}, headers=h).json()["id"]
+    doc = c.post(f"/scenarios/{sid}/run", headers=h).json()
+    stored = _stored_villages(demo["url"], sid)
+    # Independently: the two coverage frames of the same changes, compared village by village here.
+    with psycopg.connect(demo["url"]) as conn:
+        _, today, scen = ops.compute(conn, ops.check_shape(changes), on=date.today(), minutes=MINUTES, **TRAVEL)
+    t = today.villages.set_index("village_id")["nearest_min"]
+    s = scen.villages.set_index("village_id")["nearest_min"]
+    expect = {int(v) for v in t.index if (pd.isna(t[v]) != pd.isna(s[v]))
+              or (not pd.isna(t[v]) and abs(s[v] - t[v]) >= 1)}
+    assert expect and set(stored) == expect
+    assert doc["villages_changed"]["villages"] == len(expect)
+    for tm, sm, band, reason in stored.values():
+        if sm is not None:
+            assert sm >= tm + 1 and band in ("longer_1", "longer_10") and reason == ""  # removing only lengthens
+        else:
+            assert tm is not None and band is None and reason == "unreachable in the scenario"
+    page = c.get("/collections/scenario-villages/items", params={"scenario_id": sid, "limit": 1000}, headers=h)
+    assert page.status_code == 200, page.text
+    feats = page.json()["features"]
+    assert {f["properties"]["settlement_id"] for f in feats} == expect
+    assert all(f["properties"]["roads_generated"] is True for f in feats)
+    assert c.get("/collections/scenario-villages/items", headers=demo["who"]["officer"]).status_code in (403, 404)
+    c.post(f"/scenarios/{sid}/run", headers=h)
+    assert _stored_villages(demo["url"], sid) == stored  # replaced, not added to
+    assert c.delete(f"/scenarios/{sid}", headers=h).status_code == 204
+    assert _stored_villages(demo["url"], sid) == {}
 
 
 def test_a_station_added_at_a_village_brings_it_to_its_walk_leg(demo):

@@ -434,6 +434,30 @@ class Scenario(Base):
     last_result: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
 
 
+class ScenarioVillage(Base):
+    """A village whose trip to the nearest station a scenario's last run changes (migration 0025)."""
+
+    __tablename__ = "scenario_village"
+    __table_args__ = (one_of("change_band", vocab.TRIP_CHANGES),)
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    scenario_id: Mapped[int] = mapped_column(ForeignKey("scenario.id", ondelete="CASCADE"), index=True)
+    settlement_id: Mapped[int] = mapped_column(ForeignKey("settlement.id", ondelete="CASCADE"), index=True)
+    unit_id: Mapped[int | None] = mapped_column(ForeignKey("admin_unit.id"), index=True)
+    village: Mapped[str | None] = mapped_column(Text)
+    population: Mapped[int | None] = mapped_column(Integer)
+    today_min: Mapped[float | None] = mapped_column(Float)
+    scenario_min: Mapped[float | None] = mapped_column(Float)
+    change_min: Mapped[float | None] = mapped_column(Float)
+    # vocab.TRIP_CHANGES of change_min; NULL when the village is reachable on one side only (see reason).
+    change_band: Mapped[str | None] = mapped_column(String(16))
+    today_station_code: Mapped[str | None] = mapped_column(String(32))
+    scenario_station_code: Mapped[str | None] = mapped_column(String(32))
+    reason: Mapped[str] = mapped_column(Text, server_default=text("''"))
+    roads_generated: Mapped[bool] = mapped_column(Boolean, **GENERATED)
+    run_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    geom: Mapped[Any] = geom("POINT")
+
+
 class HotspotRun(Base):
     """One hot-spot analysis (geo/hotspots, stored by data/ops/hotspot_runs.py, migration 0017)."""
 

@@ -8,7 +8,7 @@ from datetime import datetime
 
 import psycopg
 
-from data.ops import alert_rules, designation_rules, hotspot_runs, travel_results
+from data.ops import alert_rules, designation_rules, hotspot_runs, scenarios, travel_results
 
 
 def store_for_demo(conn: psycopg.Connection, until: datetime) -> dict[str, int]:
@@ -17,4 +17,6 @@ def store_for_demo(conn: psycopg.Connection, until: datetime) -> dict[str, int]:
     counts["designation proposals"] = sum(1 for o in report.outcomes if o.status == "proposed")
     # The example notification rules (no webhooks): a fresh demo shows the inbox working.
     counts["notification rules"] = alert_rules.seed_examples(conn)
+    # A what-if (QL12 cut by a landslide), run once: the scenario-villages layer and GET /scenarios show it.
+    counts["villages changed by the demo what-if"] = scenarios.store_for_demo(conn)
     return counts

@@ -411,6 +411,42 @@ def compute(conn: psycopg.Connection, changes: list[dict[str, Any]], *, on: date
     return doc, today, scen
 
 
+def changed_villages(today: Coverage, scen: Coverage) -> pd.DataFrame:
+    """The villages whose trip to the nearest station the scenario changes: by a minute or more either way
+    (outside TRIP_CHANGES' "unchanged" band), or reachable on one side only. Minutes as computed (float)."""
+    cols = ["village_id", "village", "population", "unit_id", "lon", "lat", "nearest_min", "nearest_station_code"]
+    both = today.villages[cols].merge(scen.villages[["village_id", "nearest_min", "nearest_station_code"]],
+                                      on="village_id", suffixes=("_today", "_scenario"))
+    t, s = both["nearest_min_today"], both["nearest_min_scenario"]
+    both["change_min"] = s - t
+    both["change_band"] = [vocab.band_of(v, vocab.TRIP_CHANGES, vocab.TRIP_CHANGE_LIMITS) for v in both["change_min"]]
+    both["reason"] = np.select([t.notna() & s.isna(), t.isna() & s.notna()],
+                               ["unreachable in the scenario", "reachable only in the scenario"], "")
+    keep = (both["reason"] != "") | (both["change_band"].notna() & (both["change_band"] != "unchanged"))
+    return both[keep].reset_index(drop=True)
+
+
+STORE_VILLAGE_SQL = (
+    "INSERT INTO scenario_village (scenario_id, settlement_id, unit_id, village, population, today_min, scenario_min,"
+    " change_min, change_band, today_station_code, scenario_station_code, reason, roads_generated, run_at, geom)"
+    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, ST_SetSRID(ST_MakePoint(%s, %s), 4326))")
+
+
+def _store_villages(conn: psycopg.Connection, sid: int, changed: pd.DataFrame, generated: bool, at: Any) -> None:
+    conn.execute("DELETE FROM scenario_village WHERE scenario_id = %s", [sid])
+
+    def text(v: Any) -> str | None:
+        return None if pd.isna(v) else str(v)
+
+    rows = [(sid, int(r.village_id), None if pd.isna(r.unit_id) else int(r.unit_id), r.village,
+             int(r.population or 0), _num(r.nearest_min_today), _num(r.nearest_min_scenario), _num(r.change_min),
+             r.change_band, text(r.nearest_station_code_today), text(r.nearest_station_code_scenario), r.reason,
+             generated, at, float(r.lon), float(r.lat)) for r in changed.itertuples()]
+    if rows:
+        with conn.cursor() as cur:
+            cur.executemany(STORE_VILLAGE_SQL, rows)
+
+
 def run(conn: psycopg.Connection, actor: Caller, sid: int, addr: str | None, *, minutes: tuple[float, ...],
         max_snap_m: float, walk_kmh: float) -> dict[str, Any]:
     """Re-check the scenario's changes on the current data, compute, store ``last_result`` and audit it, in
@@ -421,12 +457,40 @@ def run(conn: psycopg.Connection, actor: Caller, sid: int, addr: str | None, *, 
             raise not_found(f"there is no scenario {sid}; GET /scenarios lists them")
         on = date.today()
         changes = check_sync(conn, row[0], on)
-        doc, _, _ = compute(conn, changes, on=on, minutes=minutes, max_snap_m=max_snap_m, walk_kmh=walk_kmh)
-        doc = {"scenario_id": sid, "scenario_version": row[1], **doc}
+        doc, today, scen = compute(conn, changes, on=on, minutes=minutes, max_snap_m=max_snap_m, walk_kmh=walk_kmh)
+        changed = changed_villages(today, scen)
+        doc = {"scenario_id": sid, "scenario_version": row[1], **doc,
+               "villages_changed": {"villages": len(changed), "population": int(changed["population"].sum())}}
         stored = conn.execute("UPDATE scenario SET last_result = %s::jsonb, last_run_at = now() WHERE id = %s "
                               "RETURNING last_run_at", [json.dumps(doc, default=str), sid]).fetchone()
         if stored is None:  # deleted while it ran
             raise not_found(f"scenario {sid} was deleted while it ran")
+        _store_villages(conn, sid, changed, bool(doc.get("roads_generated")), stored[0])
         conn.execute(AUDIT_SQL, (actor.user_id, actor.username, "scenario.run", f"scenario:{sid}", addr,
                                  json.dumps({"version": row[1], "changes": len(changes)})))
     return {**doc, "last_run_at": stored[0].isoformat()}
+
+
+DEMO_SCENARIO = "Demo: QL12 cut by a landslide (generated roads)"
+
+
+def store_for_demo(conn: psycopg.Connection) -> int:
+    """The demo's example what-if, run once so that the scenario-villages layer shows something: a landslide
+    on QL12 at the edge 35 % of the way through its edges by id (deterministic per seed; on the default seed
+    north of Mường Chà, where the generated detour is long). Returns the villages it changes."""
+    from data.settings import get_settings
+
+    at = conn.execute("SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_LineInterpolatePoint(geom, 0.5) AS p FROM road_edge"
+                      " WHERE ref = 'QL12' ORDER BY id"
+                      " OFFSET (SELECT count(*) * 35 / 100 FROM road_edge WHERE ref = 'QL12') LIMIT 1) x").fetchone()
+    if at is None:
+        return 0
+    changes = check_shape([{"op": "add_closure", "reason": "landslide", "geometry": {
+        "type": "Point", "coordinates": [at[0], at[1]]}, "note": "An example what-if on the demo's generated roads"}])
+    sid = conn.execute("INSERT INTO scenario (name, description, changes) VALUES (%s, %s, %s::jsonb) RETURNING id",
+                       [DEMO_SCENARIO, "Coverage today beside coverage with QL12 closed at one point.",
+                        json.dumps(changes)]).fetchone()[0]
+    s = get_settings()
+    doc = run(conn, Caller(None, "demo", "admin"), sid, None, minutes=s.coverage_minutes,
+              max_snap_m=s.travel_snap_max_m, walk_kmh=s.travel_walk_kmh)
+    return int(doc["villages_changed"]["villages"])
