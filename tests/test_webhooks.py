@@ -33,6 +33,7 @@ class Receiver:
         self.requests: list[dict] = []
         self.statuses = list(statuses or [])
         self.hang = threading.Event()
+        self.drip = threading.Event()  # answer 200 a byte at a time, 0.3 s apart (until released)
         self.release = threading.Event()
         self.lock = threading.Lock()
         receiver = self
@@ -45,6 +46,15 @@ class Receiver:
                     status = receiver.statuses.pop(0) if receiver.statuses else 200
                 if receiver.hang.is_set():
                     receiver.release.wait(60)
+                if receiver.drip.is_set():
+                    self.send_response(200)
+                    self.send_header("Content-Length", "20")
+                    self.end_headers()
+                    for _ in range(20):
+                        self.wfile.write(b".")
+                        self.wfile.flush()
+                        receiver.release.wait(0.3)  # the slow peer being simulated, not a synchronisation
+                    return
                 self.send_response(status)
                 self.send_header("Content-Length", "2")
                 self.end_headers()
@@ -93,11 +103,11 @@ def _quiet_client(world, make_client):
     return client
 
 
-def _deliver(url: str, now: datetime | None = None) -> dict[str, int]:
+def _deliver(url: str, now: datetime | None = None, policy: webhooks.Policy = POLICY) -> dict[str, int]:
     async def go():
         async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn, \
-                httpx.AsyncClient(timeout=POLICY.timeout_s, trust_env=False) as http:
-            return await webhooks.deliver_due(conn, http, POLICY, now)
+                httpx.AsyncClient(timeout=policy.timeout_s, trust_env=False) as http:
+            return await webhooks.deliver_due(conn, http, policy, now)
 
     return asyncio.run(go())
 
@@ -207,6 +217,26 @@ def test_after_the_last_attempt_the_delivery_fails_and_stops(world, make_client,
     assert waits == [min(POLICY.backoff_s * 2 ** k, POLICY.backoff_max_s) for k in range(POLICY.max_attempts)]
     assert _deliver(world.url, now + timedelta(days=30))["failed"] == 0
     assert len(hook.requests) == POLICY.max_attempts
+
+
+def test_a_receiver_dripping_its_answer_is_cut_off_at_the_timeout(world, make_client, receiver):
+    """httpx's read timeout restarts with every byte; the attempt's own deadline does not (otherwise the round
+    outlives the claim's lease and the row is sent twice)."""
+    hook = receiver()
+    hook.drip.set()
+    client = _quiet_client(world, make_client)
+    _rule(client, world, hook.url)
+    assert client.post("/incidents", json=incident_body(IN_A, severity="serious"),
+                       headers=world.headers("officer_a")).status_code == 201
+    quick = webhooks.Policy(timeout_s=1.0, backoff_s=10.0, backoff_max_s=3600.0, max_attempts=5)
+    started = time.monotonic()
+    assert _deliver(world.url, policy=quick) == {"delivered": 0, "retry": 1, "failed": 0}
+    assert time.monotonic() - started < 5  # the drip takes 6 s: it was cut off
+    with psycopg.connect(world.url) as conn:
+        status, attempts, error = conn.execute(
+            "SELECT status, attempts, last_error FROM webhook_delivery").fetchone()
+    assert (status, attempts) == ("pending", 1) and "no complete answer within 1 s" in error
+    assert len(hook.requests) == 1
 
 
 def _poll(condition, timeout: float = 60.0, what: str = "condition"):

@@ -4,8 +4,8 @@
 and, in the same short transaction, counts the attempt and pushes ``next_attempt_at`` past the HTTP timeout —
 a worker that dies mid-send leaves the row to be retried, never lost. The POSTs run after that commit, so no
 row lock or transaction is held while a receiver is slow. A 2xx answer delivers the row; anything else (an
-HTTP error status, a refused connection, a timeout) waits ``backoff_s * 2^(attempts-1)`` (at most
-``backoff_max_s``) and after ``max_attempts`` the row is ``failed``.
+HTTP error status, a refused connection, no complete answer within ``timeout_s``) waits
+``backoff_s * 2^(attempts-1)`` (at most ``backoff_max_s``) and after ``max_attempts`` the row is ``failed``.
 
 What the receiver gets: a JSON body (the stored body with ``delivery_id``, ``attempt`` and ``sent_at`` added),
 ``X-Sitmap-Timestamp`` (the Unix seconds of ``sent_at``), ``X-Sitmap-Delivery`` (the id; a retry repeats it,
@@ -113,6 +113,17 @@ async def _send(http: httpx.AsyncClient, row: dict[str, Any], clock: datetime | 
     return resp.status_code, f"HTTP {resp.status_code}: {resp.text[:200]}"[:ERROR_CHARS]
 
 
+async def _attempt(http: httpx.AsyncClient, row: dict[str, Any], clock: datetime | None, timeout_s: float
+                   ) -> tuple[int | None, str | None]:
+    """One attempt under one deadline for the whole exchange. httpx's timeouts are per phase (a read waits at
+    most that long *between* bytes), so a receiver dripping its answer a byte at a time would hold the worker's
+    delivery round past the claim's lease, and another round would send the row again meanwhile."""
+    try:
+        return await asyncio.wait_for(_send(http, row, clock), timeout_s)
+    except TimeoutError:
+        return None, f"no complete answer within {timeout_s:g} s"
+
+
 async def deliver_due(conn: psycopg.AsyncConnection, http: httpx.AsyncClient, policy: Policy,
                       now: datetime | None = None) -> dict[str, int]:
     """Send every delivery due now (in batches); returns counts of delivered, retried and failed attempts.
@@ -127,7 +138,7 @@ async def deliver_due(conn: psycopg.AsyncConnection, http: httpx.AsyncClient, po
             rows = [dict(zip(cols, r, strict=True)) for r in await cur.fetchall()]
         if not rows:
             return counts
-        results = await asyncio.gather(*(_send(http, r, now) for r in rows))
+        results = await asyncio.gather(*(_attempt(http, r, now, policy.timeout_s) for r in rows))
         for row, (status, error) in zip(rows, results, strict=True):
             if error is None:
                 await conn.execute(DONE_SQL, {"id": row["id"], "status": status, "now": now})
