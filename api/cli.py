@@ -179,7 +179,8 @@ def serve(
 
         prepare_multiprocess()  # forked workers write their metrics where any of them can read all
     uvicorn.run("api.app:create_app", factory=True, host=host or s.host, port=port or s.port,
-                workers=workers or s.workers, log_level="info", proxy_headers=False)
+                workers=workers or s.workers, log_level="info", proxy_headers=False,
+                access_log=False)  # each request's line is sitmap.request's (api/request_log.py)
 
 
 export_app = typer.Typer(help="Exports: printable briefing maps.", no_args_is_help=True)

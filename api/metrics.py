@@ -18,6 +18,7 @@ itself), methods, status classes and standby names.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
 import os
 import shutil
@@ -66,6 +67,7 @@ def prepare_multiprocess() -> Path:
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(mode=0o700)
     os.environ[MULTIPROC_ENV] = str(folder)
+    atexit.register(shutil.rmtree, folder, True)  # the parent outlives its workers: it clears up after them
     return folder
 
 

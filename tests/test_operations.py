@@ -8,9 +8,11 @@ import logging
 import os
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
@@ -22,6 +24,7 @@ from psycopg import sql
 
 from api import logging_setup
 from api.app import create_app
+from api.metrics import MULTIPROC_ENV
 from data.db.cluster import Cluster
 from data.settings import get_settings
 from tests.conftest import clone_database, drop_database, free_port
@@ -206,17 +209,16 @@ def test_metrics_without_token_answer_loopback_only(demo_db):
 
 
 @pytest.fixture
-def two_workers(world, tmp_path):
-    """``uvicorn --workers 2`` with the metrics folder ``sitmap serve`` would set; ready once /health/live answers
-    (two workers importing the app on a busy 2-core machine may take longer than conftest's start_server waits)."""
-    folder = tmp_path / "prometheus"
-    folder.mkdir()
+def two_workers(world):
+    """``sitmap serve --workers 2``, which gives its forked workers a metrics folder; ready once /health/ready
+    answers (two workers importing the app on a busy 2-core machine may take longer than start_server waits)."""
     port = free_port()
-    env = {**os.environ, "DATABASE_URL": world.url, "PROMETHEUS_MULTIPROC_DIR": str(folder),
-           "SITMAP_LIVE_HEARTBEAT_S": "0.2"}
-    proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory", "--host", "127.0.0.1",
-                             "--port", str(port), "--workers", "2", "--log-level", "warning"], env=env)
+    env = {k: v for k, v in os.environ.items() if k != MULTIPROC_ENV}
+    env |= {"DATABASE_URL": world.url, "SITMAP_LIVE_HEARTBEAT_S": "0.2"}
+    proc = subprocess.Popen([sys.executable, "-m", "api.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
+                             "--workers", "2"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
+    folder = Path(tempfile.gettempdir()) / f"sitmap-metrics-{proc.pid}"  # api.metrics.prepare_multiprocess
 
     def up() -> bool:
         assert proc.poll() is None, f"server exited with {proc.returncode}"
@@ -231,6 +233,7 @@ def two_workers(world, tmp_path):
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+    assert not folder.exists()  # the parent removes its workers' files when it stops
 
 
 def test_two_forked_workers_share_metrics_and_count_live_subscribers(world, two_workers):
