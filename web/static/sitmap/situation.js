@@ -79,10 +79,11 @@
   }
 
   // ------------------------------------------------------------------ loading
+  // At most one read per DEBOUNCE_MS however many events arrive: a burst is one read after its first event,
+  // and a steady stream of writes cannot postpone the read for ever (as a timer reset on each event would).
   function schedule() {
-    if (!state.allowed) { return; }
-    clearTimeout(state.timer);
-    state.timer = setTimeout(load, DEBOUNCE_MS);
+    if (!state.allowed || state.timer) { return; }
+    state.timer = setTimeout(function () { state.timer = null; load(); }, DEBOUNCE_MS);
   }
 
   function load() {
