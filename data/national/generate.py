@@ -19,6 +19,7 @@ from datetime import UTC, date, datetime, timedelta
 import numpy as np
 import psycopg
 import shapely
+from psycopg import sql
 
 from data import vocab
 from data.national import shapes
@@ -74,8 +75,10 @@ class Country:
         u = rng.random(len(commune_index))
         # The triangle: the first of the commune's whose cumulative area share reaches u.
         local = np.empty(len(commune_index), dtype=np.int64)
-        for i in np.unique(commune_index):
-            sel = commune_index == i
+        order = np.argsort(commune_index, kind="stable")
+        bounds = np.searchsorted(commune_index[order], np.arange(len(self.communes) + 1))
+        for i in np.nonzero(np.diff(bounds))[0]:
+            sel = order[bounds[i]:bounds[i + 1]]
             s, n = start[i], counts[i]
             local[sel] = s + np.minimum(np.searchsorted(cum[s:s + n], u[sel]), n - 1)
         r1, r2 = rng.random(len(local)), rng.random(len(local))
@@ -89,19 +92,18 @@ def build_country(seed: int = 1, province_codes: Sequence[str] | None = None) ->
     """The provinces (all 34, or those listed, still cut from the whole country), their communes, villages and
     stations."""
     all_provinces, all_communes = divisions()
-    geo_rng, village_rng, weight_rng = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(3))
+    village_rng, weight_rng = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(2))
     province_shapes = shapes.provinces([p.code for p in all_provinces])
     keep = set(province_codes) if province_codes is not None else {p.code for p in all_provinces}
     provinces = [p for p in all_provinces if p.code in keep]
     communes: list[Division] = []
     unit_shapes: dict[str, shapely.Geometry] = {}
-    for p in all_provinces:  # every province draws, kept or not, so a subset has the country's very shapes
+    for p in provinces:  # a generator per province: a subset has the whole country's very shapes
         mine = [c for c in all_communes if c.province_code == p.code]
-        cells = shapes.communes(province_shapes[p.code], len(mine), geo_rng)
-        if p.code in keep:
-            unit_shapes[p.code] = province_shapes[p.code]
-            unit_shapes.update({c.code: g for c, g in zip(mine, cells, strict=True)})
-            communes += mine
+        cells = shapes.communes(province_shapes[p.code], len(mine), np.random.default_rng([seed, 1, int(p.code)]))
+        unit_shapes[p.code] = province_shapes[p.code]
+        unit_shapes.update({c.code: g for c, g in zip(mine, cells, strict=True)})
+        communes += mine
     ids = {d.code: i for i, d in enumerate([*provinces, *communes], start=1)}
     country = Country(seed, provinces, communes, unit_shapes, ids)
     # Wards are towns: more incidents per unit than a rural commune.
@@ -231,7 +233,9 @@ def write_country(conn: psycopg.Connection, country: Country) -> dict[str, int]:
     rows = list(country_rows(country))
     for table in ("admin_unit", "settlement", "station"):
         counts[table] = _copy(conn, table, COLUMNS[table], (r for t, r in rows if t == table))
-        conn.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))")
+        # Explicit ids (deterministic per seed): the sequences continue after them.
+        conn.execute(sql.SQL("SELECT setval(pg_get_serial_sequence(%s, 'id'), (SELECT max(id) FROM {}))").format(
+            sql.Identifier(table)), [table])
     conn.execute("UPDATE admin_unit SET area_km2 = ST_Area(geom::geography) / 1e6")
     return counts
 
