@@ -9,7 +9,7 @@ from fastapi import FastAPI
 
 from api import audit_refusals, headers, logging_setup, metrics, nul_guard, openapi30, problems, resilience, security
 from api.body_limit import BodyLimitMiddleware
-from api.database import open_pool
+from api.database import close_reads, open_pool, open_reads
 from api.request_log import RequestLogMiddleware
 from api.routers import account as account_router
 from api.routers import closures as closures_router
@@ -38,6 +38,8 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.pool = await open_pool(settings, database_url)  # waits for the database (api/database.py)
+        app.state.reads = await open_reads(settings, app.state.pool)  # replica or leader, per read
+        metrics.watch_reads(app.state.reads)
         try:
             # Every per-worker service, once (api/services.py); routers reach them through api/deps.py.
             app.state.services = Services.start(settings, app.state.pool)
@@ -48,6 +50,7 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
                 metrics.detach(app.state.services)
                 await app.state.services.close()
         finally:
+            await close_reads(app.state.reads)
             await app.state.pool.close()
 
     app = FastAPI(

@@ -2,17 +2,20 @@
 
 The layer a path names and the caller's grant on it (``resolve``), the answer's language and base URL, the
 400 of a bad layer query, the pooled connection, the caller, the worker's services (api/services.py), the
-tile service and the layers' extents.
+tile service and the layers' extents; ``read_connection``, the connection of the reads that may go to a
+replica (tiles, feature pages), and the header saying where one went.
 """
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from typing import Annotated
 
 import psycopg
 from fastapi import Depends, Request
 
-from api.database import connection
+from api.database import Reads, connection
 from api.problems import Problem
 from api.security import optional_principal, require_principal
 from api.services import Services
@@ -22,9 +25,11 @@ from layers.access import Grant, Refused, grant
 from layers.model import Layer
 from layers.query import BadQuery
 from layers.tiles import TileService
+from layers.versions import behind
 
-__all__ = ["ConnDep", "PrincipalDep", "RequiredPrincipalDep", "TMS", "bad", "base_url", "connection", "lang",
-           "layer_bbox", "resolve", "services", "tile_service", "tile_template"]
+__all__ = ["ConnDep", "PrincipalDep", "ReadConnDep", "RequiredPrincipalDep", "TMS", "bad", "base_url", "connection",
+           "lang", "layer_bbox", "read_connection", "read_headers", "reads", "resolve", "services", "tile_service",
+           "tile_template"]
 
 ConnDep = Annotated[psycopg.AsyncConnection, Depends(connection)]
 PrincipalDep = Annotated[Caller | None, Depends(optional_principal)]
@@ -35,6 +40,45 @@ TMS = "WebMercatorQuad"
 def services(request: Request) -> Services:
     """The worker's services, built in the app's lifespan."""
     return request.app.state.services
+
+
+def reads(request: Request) -> Reads:
+    return request.app.state.reads
+
+
+async def read_connection(request: Request, principal: PrincipalDep) -> AsyncIterator[psycopg.AsyncConnection]:
+    """A connection for a read that need not be the leader's: the replica's when ``Reads`` allows it for this
+    caller and, for a path naming a layer, the replica's data versions of that layer are not behind the
+    leader's (a write through another worker, which this worker's read-your-writes window cannot know of);
+    else the leader's. Where it went is on ``request.state.sitmap_read`` (``read_headers``)."""
+    r = reads(request)
+    replica = await r.replica_for(principal.user_id if principal else None)
+    async with contextlib.AsyncExitStack() as stack:
+        conn = None
+        if replica is not None:
+            try:
+                conn = await stack.enter_async_context(replica.connection())
+                layer = registry.get(request.path_params.get("collection_id", ""))
+                if layer is not None:
+                    tiles = tile_service(request)
+                    if behind(await tiles.versions.read(conn, layer), await tiles.versions.key(layer, r.leader)):
+                        conn = None
+            except Exception:  # noqa: BLE001 (the replica went away: the leader answers, not a 500)
+                r.replica_failed()
+                conn = None
+        request.state.sitmap_read = "replica" if conn is not None else "leader"
+        if conn is None:
+            conn = await stack.enter_async_context(r.leader.connection())
+        yield conn
+
+
+ReadConnDep = Annotated[psycopg.AsyncConnection, Depends(read_connection)]
+
+
+def read_headers(request: Request) -> dict[str, str]:
+    """X-Sitmap-Read: replica|leader, when a replica is configured (an operator sees where reads go)."""
+    where = getattr(request.state, "sitmap_read", None)
+    return {"X-Sitmap-Read": where} if where and reads(request).replica is not None else {}
 
 
 def tile_service(request: Request) -> TileService:

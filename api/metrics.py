@@ -49,6 +49,10 @@ EVENT_LAG = Gauge("sitmap_live_event_lag_seconds",
                   multiprocess_mode="livemax")
 ANALYSES_BUSY = Gauge("sitmap_analysis_slots_busy", "Analyses running or waiting for a thread "
                       "(api/analysis_runner.py).", multiprocess_mode="livesum")
+READ_REPLICA_LAG = Gauge("sitmap_read_replica_lag_seconds",
+                         "The replay lag of the replica this worker reads from (SITMAP_REPLICA_URL), as last "
+                         "measured by its read routing (api/database.py); NaN while the replica does not answer.",
+                         multiprocess_mode="livemax")
 ANALYSIS_SLOTS = Gauge("sitmap_analysis_slots", "Analyses a worker runs at once (travel_max_concurrent).",
                        multiprocess_mode="livesum")
 
@@ -106,6 +110,12 @@ def attach(services: Any) -> None:
     api/ and knows nothing of Prometheus, so it calls a hook) and the analysis slots it has."""
     services.tiles.cache.on_lookup = count_tile_lookup
     ANALYSIS_SLOTS.inc(services.analyses.slots)
+
+
+def watch_reads(reads: Any) -> None:
+    """The read routing's lag measurements (api/database.py ``Reads``) set READ_REPLICA_LAG."""
+    if reads.replica is not None:
+        reads.on_lag.append(lambda lag: READ_REPLICA_LAG.set(float("nan") if lag is None else lag))
 
 
 def detach(services: Any) -> None:

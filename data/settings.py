@@ -195,6 +195,11 @@ class Settings(BaseSettings):
     cluster_folder: Path = Field(default_factory=_default_ha_dir)
     cluster_workers: int = Field(default=2, ge=1, le=8)
     cluster_hosts: tuple[str, ...] = ("127.0.0.1",)
+    # Reads on a replica (api/database.py): tiles and feature pages may read from replica_url (`sitmap cluster
+    # up` gives its workers HAProxy's read-only port) while its replay lag is at most replica_max_lag_s and
+    # the caller has not written through this worker within that many seconds; unset, the leader reads all.
+    replica_url: str | None = None
+    replica_max_lag_s: float = Field(default=5.0, ge=0)
 
 
 @lru_cache

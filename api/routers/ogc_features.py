@@ -5,6 +5,7 @@ Thin: parsing and access go through ``layers/``; this module only shapes HTTP re
 
 from __future__ import annotations
 
+import contextlib
 import json
 from typing import Annotated, Any
 
@@ -12,7 +13,7 @@ import psycopg
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response
 
-from api.deps import ConnDep, PrincipalDep, bad, base_url, lang, layer_bbox, resolve
+from api.deps import ConnDep, PrincipalDep, ReadConnDep, bad, base_url, lang, layer_bbox, read_headers, resolve
 from api.problems import Problem
 from api.security import remote_addr
 from data.ops import audit
@@ -152,7 +153,7 @@ def _page_links(request: Request, has_next: bool, limit: int, offset: int, fmt: 
 @router.get("/collections/{collection_id}/items", summary="Features of a layer (GeoJSON or CSV)",
             response_class=Response)
 async def items(
-    request: Request, collection_id: str, principal: PrincipalDep, conn: ConnDep,
+    request: Request, collection_id: str, principal: PrincipalDep, conn: ReadConnDep,
     bbox: Annotated[str | None, Query(description="minLon,minLat,maxLon,maxLat (WGS 84)")] = None,
     datetime: Annotated[str | None, Query(description="instant, or interval start/end; '..' for open")] = None,
     limit: Annotated[str | None, Query(description="1..10000 (larger values are clamped), default 100")] = None,
@@ -176,7 +177,7 @@ async def items(
                    "Link": ", ".join(f'<{lk["href"]}>; rel="{lk["rel"]}"'
                                      for lk in _page_links(request, has_next, lim, off, fmt)[1:2] if has_next)}
         return Response(text.encode("utf-8"), media_type="text/csv; charset=utf-8",
-                        headers={k: v for k, v in headers.items() if v} | _cache_headers(layer))
+                        headers={k: v for k, v in headers.items() if v} | _cache_headers(layer) | read_headers(request))
     result = await feature_pages.page(conn, layer, g, q, lim, off)
     await audit_read(request, conn, layer, g, principal, result.ids, fmt)
     head = {"type": "FeatureCollection", "numberReturned": len(result.features),
@@ -188,18 +189,22 @@ async def items(
 
     head["timeStamp"] = dt.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
     body = json.dumps(head, ensure_ascii=False)[:-1] + ', "features": [' + ",".join(result.features) + "]}"
-    return Response(body.encode("utf-8"), media_type=GEOJSON, headers=_cache_headers(layer))
+    return Response(body.encode("utf-8"), media_type=GEOJSON, headers=_cache_headers(layer) | read_headers(request))
 
 
 async def audit_read(request: Request, conn: psycopg.AsyncConnection, layer: Layer, g: Grant,
                      principal: Caller | None, ids: list[str], fmt: str, *, single: bool = False) -> None:
-    """One audit row per request that returns personal details (not one per feature), before the answer."""
+    """One audit row per request that returns personal details (not one per feature), before the answer;
+    on the leader when the page was read on a replica (which takes no writes)."""
     if principal is None or not ids or not reads_personal(layer, g):
         return
     target = f"{layer.id}:{ids[0]}" if single else f"{layer.id}:{len(ids)}"
-    await audit.record_read(conn, principal.user_id, principal.username, READ_ACTION, target,
-                            remote_addr(request), ids, None if single else dict(request.query_params),
-                            layer=layer.id, format=fmt)
+    async with contextlib.AsyncExitStack() as stack:
+        if getattr(request.state, "sitmap_read", None) == "replica":
+            conn = await stack.enter_async_context(request.app.state.pool.connection())
+        await audit.record_read(conn, principal.user_id, principal.username, READ_ACTION, target,
+                                remote_addr(request), ids, None if single else dict(request.query_params),
+                                layer=layer.id, format=fmt)
 
 
 def _cache_headers(layer: Layer) -> dict[str, str]:
@@ -207,7 +212,7 @@ def _cache_headers(layer: Layer) -> dict[str, str]:
 
 
 @router.get("/collections/{collection_id}/items/{feature_id}", summary="One feature", response_class=Response)
-async def item(request: Request, collection_id: str, feature_id: str, principal: PrincipalDep, conn: ConnDep,
+async def item(request: Request, collection_id: str, feature_id: str, principal: PrincipalDep, conn: ReadConnDep,
                f: Annotated[str | None, Query(description="json | geojson")] = None) -> Response:
     layer, g = await resolve(request, collection_id, principal)
     output_format(request, ("json", "geojson"))
@@ -221,4 +226,4 @@ async def item(request: Request, collection_id: str, feature_id: str, principal:
     links = [{"href": f"{base}/items/{feature_id}", "rel": "self", "type": GEOJSON},
              {"href": base, "rel": "collection", "type": "application/json"}]
     body = text[:-1] + ', "links": ' + json.dumps(links) + "}"
-    return Response(body.encode("utf-8"), media_type=GEOJSON, headers=_cache_headers(layer))
+    return Response(body.encode("utf-8"), media_type=GEOJSON, headers=_cache_headers(layer) | read_headers(request))

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from api.deps import TMS, ConnDep, PrincipalDep, bad, base_url, lang, layer_bbox, resolve, tile_service, tile_template
+from api.deps import reads as read_routing
 from api.problems import Problem
 from api.security import optional_principal
 from layers import registry
@@ -39,8 +40,12 @@ async def _tile(request: Request, collection_id: str, z: int, x: int, y: int) ->
         raise bad(exc) from None
     if z < layer.minzoom or z > layer.maxzoom:
         return Response(status_code=204, headers={"Cache-Control": "public, max-age=3600"})
-    result = await tile_service(request).tile(request.app.state.pool, layer, g, q, z, x, y,
-                                         request.headers.get("if-none-match"))
+    # A replica may answer (within the lag bound, not a caller who just wrote; layers/tiles.py checks that its
+    # versions are not behind the leader's and keys the tile by them).
+    r = read_routing(request)
+    replica = await r.replica_for(principal.user_id if principal else None)
+    result = await tile_service(request).tile(r.leader, layer, g, q, z, x, y, request.headers.get("if-none-match"),
+                                              replica=replica, routed=r.replica is not None)
     if result.status == 200:
         return Response(result.body, media_type=MVT_MEDIA_TYPE, headers=result.headers)
     return Response(status_code=result.status, headers=result.headers)

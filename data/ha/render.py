@@ -148,5 +148,6 @@ def worker_command(python: str, worker: Worker) -> list[str]:
 def worker_env(layout: Layout, worker: Worker, password: str) -> dict[str, str]:
     return {
         "SITMAP_DATABASE_URL": layout.dsn(password, host=worker.host),
+        "SITMAP_REPLICA_URL": layout.dsn(password, read_only=True, host=worker.host),  # tiles, feature pages
         "SITMAP_FORWARDED_ALLOW_IPS": ",".join(dict.fromkeys(b.host for b in layout.balancers)),
     }
