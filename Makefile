@@ -67,6 +67,7 @@ cluster:
 deps-bench:
 	$(call apt_ensure,$(APT_BENCH))
 	@$(MAKE) --no-print-directory $(STAMPS)/venv
+	$(BIN)/pip install -q -e '.[dev,bench]'
 
 $(STAMPS)/venv: pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)

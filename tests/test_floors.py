@@ -18,7 +18,7 @@ FLOORS: tuple[tuple[str, ...], ...] = (
     ("geo",),
     ("data.db",),
     ("layers",),
-    ("data.ops", "data.importers", "data.demo", "data.ha"),
+    ("data.ops", "data.importers", "data.demo", "data.ha", "data.national"),
     ("web",),
     ("api",),
 )
