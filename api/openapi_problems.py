@@ -85,6 +85,8 @@ EXTRA: dict[tuple[str, str], dict[int, str]] = {
     ("patch", "/closures/{closure_id}"): {409: "The version is stale, or the closure was reopened or has ended"},
     ("post", "/closures/{closure_id}/reopen"): {409: "The version is stale, or the closure was reopened or has "
                                                      "ended"},
+    ("patch", "/patrol-schedules/{schedule_id}"): {409: "The version is stale"},
+    ("delete", "/patrol-schedules/{schedule_id}"): {409: "The version is stale"},
     ("post", "/account/password"): {429: "Too many wrong passwords for this user or address; wait as Retry-After "
                                          "says"},
     ("post", "/notification-rules"): {409: "A rule with this name exists"},

@@ -22,7 +22,7 @@ from psycopg.rows import dict_row
 from data import limits as bounds
 from data import vocab
 from data.ops import audit, events
-from data.ops.errors import conflict, forbidden, invalid, not_found
+from data.ops.errors import bad_parameter, conflict, forbidden, invalid, not_found
 from data.ops.scope import in_scope, require_in_scope, scope_params
 from data.permissions import Caller, always_in_communes, communes_for, may
 from layers import geojson
@@ -382,6 +382,9 @@ async def route(conn: psycopg.AsyncConnection, actor: Caller, day: date | None) 
         raise forbidden("a route belongs to a signed-in user")
     now = datetime.now(UTC)
     day = day or now.astimezone(ZONE).date()
+    if not bounds.BOUNDARIES_FROM.date() <= day < LATEST.date():
+        raise bad_parameter(f"date {day.isoformat()} must lie between {bounds.BOUNDARIES_FROM.date().isoformat()} "
+                            f"and {LATEST.date().isoformat()}", "date")
     start, end = day_bounds(day)
     at = min(now, end)
     cur = conn.cursor(row_factory=dict_row)
