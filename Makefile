@@ -38,6 +38,7 @@ bench: deps-bench
 	$(BIN)/python -m bench.hotspots
 	$(BIN)/python -m bench.coverage
 	$(BIN)/python -m bench.coverage_time
+	$(BIN)/python -m bench.national
 
 # Installs the Debian packages in $(1) that are not installed yet (apt-get update only when needed).
 define apt_ensure

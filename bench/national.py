@@ -340,6 +340,9 @@ def partition_experiment(url: str, country: generate.Country, seed: int, until: 
     pts = country.points_in(rng.choice(idx, 40), rng)
     out: dict[str, dict] = {}
     with psycopg.connect(url, autocommit=True) as conn:
+        # As the app's pool (README, Performance): psycopg prepares a statement run 5 times, and a generic plan
+        # of the tile query walks the priority index over the whole table.
+        conn.execute("SET plan_cache_mode = force_custom_plan")
         for t in tables:
             res: dict[str, float] = {}
             for z in (8, 12):
@@ -405,11 +408,15 @@ def report(sizes: list[int], results: dict[int, dict], extra: dict, parts: dict[
     print(f"errors (tiles, pages, writes) per size: {errs}")
     print("commune trigger on COPY: " + ", ".join(f"{k} {v:,.0f}" for k, v in extra.items()))
     if parts:
-        print(f"\nPartitioning at {done[-1]:,} incidents (raw SQL, p50 ms; inserts/s durable):")
-        keys = list(next(iter(parts.values())).keys())
-        print(f"{'':12}" + "".join(f"{k:>15}" for k in keys))
-        for t, res in parts.items():
-            print(f"{t:12}" + "".join(f"{res[k] * (1 if k == 'insert_s' else 1000):>15,.1f}" for k in keys))
+        report_parts(parts, done[-1])
+
+
+def report_parts(parts: dict[str, dict], size: int) -> None:
+    print(f"\nPartitioning at {size:,} incidents (raw SQL, p50 ms; inserts/s durable):")
+    keys = list(next(iter(parts.values())).keys())
+    print(f"{'':12}" + "".join(f"{k:>15}" for k in keys))
+    for t, res in parts.items():
+        print(f"{t:12}" + "".join(f"{res[k] * (1 if k == 'insert_s' else 1000):>15,.1f}" for k in keys))
 
 
 def main() -> None:
@@ -420,11 +427,20 @@ def main() -> None:
     ap.add_argument("--clients", type=int, default=4, help="concurrent tile and page readers")
     ap.add_argument("--write-clients", type=int, default=16)
     ap.add_argument("--no-partitions", action="store_true")
+    ap.add_argument("--partitions-only", action="store_true",
+                    help="only the partitioning experiment, on the incidents already in sitmap_national")
     ap.add_argument("--budget-min", type=float, default=24.0, help="stop adding sizes when this is near")
     args = ap.parse_args()
     sizes = sorted(int(s) for s in args.sizes.split(","))
     t0 = time.perf_counter()
     url = national_url()
+    if args.partitions_only:
+        country = generate.build_country(args.seed)
+        with psycopg.connect(url) as conn:
+            have = conn.execute("SELECT count(*) FROM incident WHERE is_generated").fetchone()[0]
+        parts = partition_experiment(url, country, args.seed, generate.DEFAULT_UNTIL)
+        report_parts(parts, have)
+        return
     country, extra = build(url, args.seed)
     extra.update(trigger_cost(url, country, min(20_000, sizes[0])))
     add_officer(url, country)
