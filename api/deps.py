@@ -27,9 +27,9 @@ from layers.query import BadQuery
 from layers.tiles import TileService
 from layers.versions import behind
 
-__all__ = ["ConnDep", "PrincipalDep", "ReadConnDep", "RequiredPrincipalDep", "TMS", "bad", "base_url", "connection",
-           "lang", "layer_bbox", "read_connection", "read_headers", "reads", "resolve", "services", "tile_service",
-           "tile_template"]
+__all__ = ["ConnDep", "PrincipalDep", "ReadConnDep", "RequiredPrincipalDep", "TMS", "analysis_on_replica", "bad",
+           "base_url", "connection", "lang", "layer_bbox", "read_connection", "read_headers", "reads", "resolve",
+           "services", "tile_service", "tile_template"]
 
 ConnDep = Annotated[psycopg.AsyncConnection, Depends(connection)]
 PrincipalDep = Annotated[Caller | None, Depends(optional_principal)]
@@ -70,6 +70,13 @@ async def read_connection(request: Request, principal: PrincipalDep) -> AsyncIte
         if conn is None:
             conn = await stack.enter_async_context(r.leader.connection())
         yield conn
+
+
+async def analysis_on_replica(request: Request) -> bool:
+    """Whether the caller's read-only analysis may run on the replica (api/analysis_runner.py): within the lag
+    bound and not just after this caller wrote; analyses read no layer's versions, so that is the whole rule."""
+    caller = getattr(request.state, "principal", None)
+    return await reads(request).replica_for(getattr(caller, "user_id", None)) is not None
 
 
 ReadConnDep = Annotated[psycopg.AsyncConnection, Depends(read_connection)]

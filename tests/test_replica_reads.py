@@ -10,7 +10,9 @@ whose ``sitmap cluster up`` environment names HAProxy's read-only port as the re
 
 from __future__ import annotations
 
+import os
 import re
+import signal
 import uuid
 
 import httpx
@@ -19,7 +21,7 @@ import pytest
 
 from data.ha import control, procs
 from layers.versions import behind
-from tests.opsworld import IN_A, incident_body
+from tests.opsworld import IN_A, SSE, incident_body
 from tests.test_ha_failover import HA, ha  # noqa: F401 (the module's cluster fixture)
 from tests.test_layers_tiles import tile_of
 
@@ -73,6 +75,14 @@ def test_a_replica_that_is_the_leader_serves_reads(world, make_client) -> None:
     assert again.headers["X-Tile-Cache"] == "hit" and again.headers["ETag"] == tile.headers["ETag"]
     assert client.get(TILE, headers={**world.headers("commander"),
                                      "If-None-Match": tile.headers["ETag"]}).status_code == 304
+    # Read-only analyses run on the replica's pool of the analysis runner (here: the same database).
+    runner = client.app.state.services.analyses
+    assert runner.replica is not None
+    before = runner.replica.get_stats().get("requests_num", 0), runner.pool.get_stats().get("requests_num", 0)
+    name = client.portal.call(lambda: runner.run(lambda conn: conn.info.dbname, on_replica=True))
+    assert name == psycopg.conninfo.conninfo_to_dict(world.url)["dbname"]
+    after = runner.replica.get_stats().get("requests_num", 0), runner.pool.get_stats().get("requests_num", 0)
+    assert after == (before[0] + 1, before[1])
 
 
 def test_a_replica_that_does_not_answer_leaves_reads_to_the_leader(world, make_client) -> None:
@@ -103,6 +113,14 @@ def _replica_dsn(cl: HA) -> str:
     name = next(n for n, role in _members(cl).items() if role != "leader")
     node = next(n for n in cl.layout.nodes if n.name == name)
     return cl.layout.node_dsn(node, cl.password)
+
+
+def _maintenance(cl: HA, on: bool) -> None:
+    """Patroni's maintenance mode: without it Patroni resumes a paused replay within a second (measured)."""
+    api = cl.layout.nodes[0].api_url
+    assert httpx.patch(f"{api}/config", json={"pause": on}, timeout=10).status_code == 200
+    procs.wait_for(lambda: bool((control.cluster_view(cl.layout) or {}).get("pause")) == on, 30,
+                   f"Patroni's maintenance mode {'on' if on else 'off'}")
 
 
 def _until(check, timeout: float, what: str):
@@ -152,6 +170,7 @@ def test_own_writes_and_a_lagging_replica_read_on_the_leader(ha: HA) -> None:  #
     replica = psycopg.connect(_replica_dsn(ha), autocommit=True)
     worker = ha.layout.workers[0].url
     bound = ha.settings.replica_max_lag_s
+    _maintenance(ha, True)
     replica.execute("SELECT pg_wal_replay_pause()")
     try:
         with httpx.Client(timeout=10) as http:
@@ -172,11 +191,19 @@ def test_own_writes_and_a_lagging_replica_read_on_the_leader(ha: HA) -> None:  #
             # Any other caller, on either worker: the lag passes the bound (or the versions say the replica is
             # behind) and the leader answers, with the write.
             for w in ha.layout.workers:
-                def sees(w=w):
+                last: list[httpx.Response] = []
+
+                def sees(w=w, last=last):
                     r = _get(http, f"{w.url}{ITEMS}?limit=1000", "commander", ha)
+                    last[:] = [r]
                     return r.headers.get("X-Sitmap-Read") == "leader" and body["id"] in _ids(r.json())
 
-                _until(sees, bound + 10, f"worker {w.name} reading the write on the leader")
+                try:
+                    _until(sees, bound + 10, f"worker {w.name} reading the write on the leader")
+                except TimeoutError:
+                    r = last[0]
+                    raise AssertionError(f"{r.status_code} {dict(r.headers)} {r.text[:300]} "
+                                         f"{http.get(f'{w.url}/metrics').text[-3000:]}") from None
 
                 def tile_sees(w=w):
                     r = _get(http, f"{w.url}{TILE}?status=assigned", "commander", ha)
@@ -184,13 +211,15 @@ def test_own_writes_and_a_lagging_replica_read_on_the_leader(ha: HA) -> None:  #
 
                 _until(tile_sees, bound + 10, f"worker {w.name} reading a tile on the leader")
 
-            def lagging():
+            def lagging():  # a read by a caller who did not write makes the worker measure the lag again
+                r = _get(http, f"{worker}{ITEMS}", "planner", ha)
                 value = _metric(http.get(f"{worker}/metrics").text, "sitmap_read_replica_lag_seconds")
-                return value is not None and value > bound
+                return r.headers.get("X-Sitmap-Read") == "leader" and value is not None and value > bound
 
             _until(lagging, bound + 10, "the measured replica lag to pass the bound")
     finally:
         replica.execute("SELECT pg_wal_replay_resume()")
+        _maintenance(ha, False)
     with httpx.Client(timeout=10) as http:
         def back():
             r = _get(http, f"{worker}{ITEMS}?limit=1000", "planner", ha)
@@ -227,3 +256,58 @@ def test_tiles_change_after_a_write_on_both_workers(ha: HA) -> None:  # noqa: F8
             _until(lambda w=w, r=r: http.get(f"{w.url}{url}", headers={
                 **ha.world.headers("commander"), "If-None-Match": r.headers["ETag"]}).status_code == 304,
                    5, f"worker {w.name} answering 304 to the new ETag")
+
+
+@pytest.mark.ha
+@pytest.mark.timeout(240)
+def test_live_streams_on_every_worker_miss_no_event_across_a_failover(ha: HA) -> None:  # noqa: F811
+    """Each worker's listener reconnects its LISTEN to the new leader (with back-off) and its hub resumes from
+    the event log: a stream held open on each worker gets every incident written before, during and after the
+    leader's postmaster is killed -9, and /health/ready (which checks the listener) answers 200 again."""
+    old = next(m for m in control.healthy(ha.layout)["members"] if m["role"] == "leader")
+    pid = control.postmaster_pid(ha.layout, next(n for n in ha.layout.nodes if n.name == old["name"]))
+    assert pid is not None
+    streams = {w.name: SSE(w.url, ha.world.headers("commander"), params={"layers": "incidents"})
+               for w in ha.layout.workers}
+    try:
+        assert all(s.status == 200 for s in streams.values())
+        bodies = [incident_body(IN_A, description=f"replica-live {uuid.uuid4().hex[:8]} #{i}") for i in range(30)]
+        with httpx.Client(timeout=10, headers=ha.world.headers("officer_a")) as http:
+            for i, body in enumerate(bodies):
+                if i == 10:
+                    os.kill(pid, signal.SIGKILL)
+
+                def sent(body=body):
+                    try:
+                        r = http.post(f"{ha.web}/incidents", json=body)
+                    except httpx.TransportError:
+                        return None
+                    assert r.status_code < 500 or r.status_code in (502, 503, 504), r.text[:300]
+                    return r.status_code in (200, 201)
+
+                procs.wait_for(sent, 90, f"incident {i} acknowledged across the failover", every_s=0.1)
+        wanted = {b["id"] for b in bodies}
+        for name, stream in streams.items():
+            got = stream.wait_for(lambda ms: wanted <= _ids_of(ms), timeout=30)
+            missing = wanted - _ids_of(got)
+            assert not missing, f"worker {name}'s stream missed {len(missing)} of {len(wanted)} events"
+        for w in ha.layout.workers:
+            procs.wait_for(lambda w=w: http_status(f"{w.url}/health/ready") == 200, 30,
+                           f"worker {w.name} ready (its LISTEN reconnected)")
+        view = procs.wait_for(lambda: control.cluster_view(ha.layout), 30, "the cluster's view")
+        assert {m["name"] for m in view["members"] if m["role"] == "leader"} - {old["name"]}, view
+    finally:
+        for stream in streams.values():
+            stream.close()
+
+
+def _ids_of(messages: list[dict]) -> set[str]:
+    return {m["data"]["feature"]["id"] for m in messages
+            if m.get("event") == "incident_created" and isinstance(m.get("data"), dict) and "feature" in m["data"]}
+
+
+def http_status(url: str) -> int | None:
+    try:
+        return httpx.get(url, timeout=5).status_code
+    except httpx.TransportError:
+        return None

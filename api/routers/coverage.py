@@ -19,7 +19,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, Response
 
 from api import analysis_answers as ans
-from api.deps import lang, services
+from api.deps import analysis_on_replica, lang, services
 from api.problems import Problem
 from api.security import require
 from data import vocab
@@ -95,7 +95,7 @@ async def _select(request: Request, caller: Caller, *, minutes: tuple[float, ...
         return Selection(run, mine, communes, totals, False)
 
     try:
-        return await services(request).analyses.run(work)
+        return await services(request).analyses.run(work, on_replica=await analysis_on_replica(request))
     except (CoverageError, TravelError) as exc:
         raise _problem(exc, "minutes|status") from None
 

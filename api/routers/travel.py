@@ -19,7 +19,7 @@ from fastapi.responses import JSONResponse, Response
 from shapely.geometry import mapping
 
 from api import analysis_answers as ans
-from api.deps import services
+from api.deps import analysis_on_replica, services
 from api.security import require
 from data.ops import analysis_scope as scope
 from data.ops.errors import bad_parameter
@@ -51,7 +51,7 @@ def _travel(settings: Settings) -> dict[str, float]:
 
 async def _run(request: Request, work, parameter: str = ""):
     try:
-        return await services(request).analyses.run(work)
+        return await services(request).analyses.run(work, on_replica=await analysis_on_replica(request))
     except TravelError as exc:
         raise ans.travel_problem(exc, parameter) from None
 
