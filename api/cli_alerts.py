@@ -8,51 +8,24 @@ user of the machine and lands in shell histories): it is read from the first lin
 
 from __future__ import annotations
 
-import asyncio
 import os
 import sys
-from collections.abc import Awaitable, Callable
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import typer
 
+from api.cli_common import actor as _actor
 from api.cli_common import fail as _fail
-from api.cli_common import url as _url
+from api.cli_common import run_async as _run
 
 alerts_app = typer.Typer(help="Notification rules (who hears of what) and their webhooks.", no_args_is_help=True)
 
 SECRET_ENV = "SITMAP_ALERTS_WEBHOOK_SECRET"
 ADDR = "local"
-T = TypeVar("T")
 
 
 def register(app: typer.Typer) -> None:
     app.add_typer(alerts_app, name="alerts")
-
-
-def _actor():
-    from data.ops.accounts import CLI_ACTOR
-    from data.permissions import Caller
-
-    # The local command line acts with an admin's rights (notification.rules), as no signed-in user.
-    return Caller(None, CLI_ACTOR, "admin")
-
-
-def _run(work: Callable[..., Awaitable[T]]) -> T:
-    """``work(conn)`` on a connection of its own; a refused operation ends the command with status 2."""
-    import psycopg
-
-    from data.ops.errors import OpsError
-
-    async def go() -> T:
-        async with await psycopg.AsyncConnection.connect(_url(), autocommit=True) as conn:
-            return await work(conn)
-
-    try:
-        return asyncio.run(go())
-    except OpsError as exc:
-        _fail(exc.detail, 2)
-        raise  # not reached: _fail exits
 
 
 async def _rule(conn, ref: str) -> dict[str, Any]:

@@ -7,47 +7,23 @@ definition of overdue that the map, the phone and the notifications read.
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Annotated, TypeVar
+from typing import Annotated
 
 import typer
 
+from api.cli_common import actor as _actor
 from api.cli_common import fail as _fail
+from api.cli_common import run_async as _run
 from api.cli_common import url as _url
 
 patrol_app = typer.Typer(help="Patrol schedules: teams and officers assigned to patrol points.", no_args_is_help=True)
 
 ADDR = "local"
-T = TypeVar("T")
 
 
 def register(app: typer.Typer) -> None:
     app.add_typer(patrol_app, name="patrol")
-
-
-def _actor():
-    from data.permissions import Caller
-
-    return Caller(None, "cli", "admin")
-
-
-def _run(work: Callable[..., Awaitable[T]]) -> T:
-    """``work(conn)`` on a connection of its own; a refused operation ends the command with status 2."""
-    import psycopg
-
-    from data.ops.errors import OpsError
-
-    async def go() -> T:
-        async with await psycopg.AsyncConnection.connect(_url(), autocommit=True) as conn:
-            return await work(conn)
-
-    try:
-        return asyncio.run(go())
-    except OpsError as exc:
-        _fail(exc.detail, 2)
-        raise  # not reached: _fail exits
 
 
 def _time(value: str | None, name: str) -> datetime | None:
