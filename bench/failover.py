@@ -20,7 +20,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import tempfile
 import threading
 import time
@@ -30,25 +29,13 @@ import httpx
 import psycopg
 
 from data.ha import control, procs
-from data.ha.layout import PORT_SPAN
+from data.ha.layout import free_port_base
 from data.settings import Settings
 from tests.opsworld import IN_A, World, build_world, incident_body
 
 
 def free_base() -> int:
-    for base in range(31000, 60000, PORT_SPAN):
-        socks: list[socket.socket] = []
-        try:
-            for port in range(base, base + PORT_SPAN):
-                socks.append(socket.socket())
-                socks[-1].bind(("127.0.0.1", port))
-            return base
-        except OSError:
-            continue
-        finally:
-            for s in socks:
-                s.close()
-    raise RuntimeError("no free port span")
+    return free_port_base(31000)
 
 
 class Subscribers:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import tempfile
 import threading
 import time
@@ -25,7 +24,7 @@ import psycopg
 import pytest
 
 from data.ha import control, procs
-from data.ha.layout import PORT_SPAN, Layout
+from data.ha.layout import PORT_SPAN, Layout, free_port_base
 from data.settings import Settings
 from tests.opsworld import IN_A, World, build_world, incident_body
 
@@ -36,21 +35,8 @@ SENDERS = 4
 
 
 def _free_base() -> int:
-    """A base port whose whole span is free on the loopback."""
-    for base in range(21000 + (os.getpid() % 200) * PORT_SPAN, 60000, PORT_SPAN):
-        try:
-            socks = []
-            for port in range(base, base + PORT_SPAN):
-                s = socket.socket()
-                socks.append(s)
-                s.bind(("127.0.0.1", port))
-            return base
-        except OSError:
-            continue
-        finally:
-            for s in socks:
-                s.close()
-    raise RuntimeError("no free port span")
+    """A base port whose whole span is free on the loopback (apart per process: parallel runs)."""
+    return free_port_base(21000 + (os.getpid() % 200) * PORT_SPAN)
 
 
 @dataclass

@@ -147,3 +147,21 @@ def is_local(host: str) -> bool:
         return True
     except OSError:
         return False
+
+
+def free_port_base(start: int = 21000) -> int:
+    """A base port from ``start`` on whose whole span (PORT_SPAN ports) is free on the loopback now: for a
+    cluster of tests or benchmarks beside whatever else runs on the machine."""
+    for base in range(start, 60000, PORT_SPAN):
+        socks: list[socket.socket] = []
+        try:
+            for port in range(base, base + PORT_SPAN):
+                socks.append(socket.socket())
+                socks[-1].bind(("127.0.0.1", port))
+            return base
+        except OSError:
+            continue
+        finally:
+            for s in socks:
+                s.close()
+    raise RuntimeError("no free port span")
