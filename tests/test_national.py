@@ -8,9 +8,7 @@ import psycopg
 import pytest
 import shapely
 
-pytest.importorskip("vietnam_provinces")
-
-from data.national import generate, reference  # noqa: E402
+from data.national import generate, reference
 
 PROVINCES = ("11", "12")  # Điện Biên (the demo's province) and Lai Châu
 UNTIL = datetime(2026, 1, 1, tzinfo=UTC)
