@@ -23,19 +23,6 @@ def _run(url: str, work: Callable[[psycopg.AsyncConnection], Awaitable[T]]) -> T
     return asyncio.run(_go())
 
 
-def add_user(url: str, username: str, role: str, password: str, communes: list[str],
-             display_name: str | None = None, actor: str = "cli") -> dict[str, Any]:
-    async def work(conn: psycopg.AsyncConnection) -> dict[str, Any]:
-        units = await users.resolve_units(conn, communes) if communes else []
-        uid = await users.add_user(conn, username, role, signin.hash_password(password), [u["id"] for u in units],
-                                   display_name)
-        await audit.record(conn, None, actor, "user.add", f"user:{username}", "local",
-                           {"role": role, "communes": [u["code"] for u in units]})
-        return {"id": uid, "username": username, "role": role, "communes": [u["code"] for u in units]}
-
-    return _run(url, work)
-
-
 def list_users(url: str) -> list[dict[str, Any]]:
     return _run(url, users.list_users)
 

@@ -1,7 +1,7 @@
 """Site-selection benchmark on the demo: geo/coverage/solvers against spopt's own workflow on the same matrix.
 
 ``python -m bench.coverage [--p-max 10] [--minutes 30] [--median-candidates 300] [--median-p 10]
-[--time-limit 30] [--median-time-limit 300] [--no-median]`` (or ``make bench``):
+[--time-limit 30] [--median-time-limit 600] [--no-median]`` (or ``make bench``):
 
 1. loads the demo once (``bench.travel.demo_database``, the travel bench's ``sitmap_bench_travel_demo``;
    the bench only reads it);
@@ -14,7 +14,7 @@
    ``spopt.locate.MCLP.from_cost_matrix(..., predefined_facilities_arr=stations).solve(CBC)`` with
    ``p_facilities = p + stations``;
 5. p-median with all villages and ``--median-candidates`` candidates (a seeded sample of the non-station
-   candidates, no fixed sites), solved by HiGHS (``--median-time-limit``, default 300 s): ``solvers.p_median``
+   candidates, no fixed sites), solved by HiGHS (``--median-time-limit``, default 600 s): ``solvers.p_median``
    dense (every finite pair: the exact model), then sparse from a ``--median-cutoff-min`` cutoff (pairs
    within it plus a fallback per village; the solver doubles the cutoff until the answer is provably exact),
    against ``spopt.locate.PMedian.from_cost_matrix(...).solve(pulp.HiGHS)`` on the same matrix; with
@@ -133,7 +133,10 @@ def bench_pmedian(cost, w, p, limit, cutoff_s, with_cbc):
     def ref():
         solvers.solver_name("highs")  # silences HiGHS's banner once, as ours does
         m = PMedian.from_cost_matrix(np.where(np.isfinite(cost), cost, BIG_S), w, p_facilities=p)
-        return m.solve(highs(limit))
+        try:
+            return m.solve(highs(limit))
+        except RuntimeError:  # spopt raises when the limit came before a solution
+            return None
 
     model, t_ref = timed(ref)
     return runs, model, t_ref
@@ -142,6 +145,8 @@ def bench_pmedian(cost, w, p, limit, cutoff_s, with_cbc):
 def highs_status(model) -> str:
     import highspy
 
+    if model is None:
+        return "time_limit (no solution)"
     return "optimal" if model.problem.solverModel.getModelStatus() == highspy.HighsModelStatus.kOptimal \
         else "time_limit"
 
@@ -164,7 +169,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--spopt-p", default="10", help="comma-separated p for which spopt's MCLP runs too")
     ap.add_argument("--seed", type=int, default=3)
     ap.add_argument("--no-median", action="store_true", help="skip the p-median section (about five minutes)")
-    ap.add_argument("--median-time-limit", type=float, default=300.0, help="HiGHS's limit per p-median solve")
+    ap.add_argument("--median-time-limit", type=float, default=600.0, help="HiGHS's limit per p-median solve")
     ap.add_argument("--median-cbc", action="store_true", help="run our p-median on CBC too (it stops at the limit)")
     a = ap.parse_args(argv)
 
@@ -189,12 +194,14 @@ def main(argv: list[str] | None = None) -> None:
     print("| p | ours s | status | covered | p-th site adds | spopt s | status | spopt covered | spopt/ours |")
     print("|---:|---:|---|---:|---:|---:|---|---:|---:|")
     for p, t_o, s_o, obj_o, gain, t_r, s_r, obj_r in rows:
-        print(f"| {p} | {t_o:.2f} | {s_o} | {fmt(obj_o)} | {fmt(gain)} | {t_r:.2f} | {s_r} | {fmt(obj_r)} | "
-              f"{t_r / t_o:.1f}x |")
+        ran = np.isfinite(t_r)
+        print(f"| {p} | {t_o:.2f} | {s_o} | {fmt(obj_o)} | {fmt(gain)} | {f'{t_r:.2f}' if ran else '-'} | {s_r} | "
+              f"{fmt(obj_r)} | {f'{t_r / t_o:.1f}x' if ran else '-'} |")
     both = [r for r in rows if r[0] in spopt_ps]
     to, tr = sum(r[1] for r in both), sum(r[5] for r in both)
     same = all(abs(r[3] - r[7]) <= 1e-6 * max(1.0, r[7]) for r in both)
-    print(f"| p in {sorted(spopt_ps)} | {to:.2f} | | | | {tr:.2f} | | | {tr / to:.1f}x |")
+    if both:
+        print(f"| p in {sorted(spopt_ps)} | {to:.2f} | | | | {tr:.2f} | | | {tr / to:.1f}x |")
     print(f"ours for all p: {sum(r[1] for r in rows):.2f} s; objectives equal to spopt's where both ran: {same}\n")
 
     if a.no_median:
@@ -206,7 +213,7 @@ def main(argv: list[str] | None = None) -> None:
     sub, ws = sub[keep], w[keep]
     runs, model, t_r = bench_pmedian(sub, ws, a.median_p, a.median_time_limit, a.median_cutoff_min * 60,
                                      a.median_cbc)
-    ref_obj = float(model.problem.objective.value())
+    ref_obj = float(model.problem.objective.value()) if model is not None else float("nan")
     print(f"## p-median, p = {a.median_p}, {sub.shape[0]:,} villages x {sub.shape[1]} candidates (seed {a.seed}; "
           f"{int((~keep).sum())} villages no sampled candidate reaches left out), time limit "
           f"{a.median_time_limit:.0f} s per solve")

@@ -63,8 +63,8 @@ STATISTICS: dict[str, Statistic] = {s.name: s for s in (
               inputs=("hex_cells", "drug_hotspot_cells")),
     Statistic("patrol_points", "patrol points of the commune", "points"),
     Statistic("patrol_points_overdue",
-              "patrol points not visited on time at the end of the window: no accepted visit within their visit "
-              "interval before it (data/ops/patrols.py's overdue, at the window's end instead of now)", "points",
+              "patrol points not visited on time at the end of the window, by their schedules or visit interval "
+              "(sitmap_patrol_due, the one definition of overdue, at the window's end instead of now)", "points",
               when_missing="the commune has no patrol point", inputs=("patrol_points",)),
 )}
 # The statistics read from the hot-spot run: a rule naming one records the run; the others do not, so a new
@@ -85,16 +85,12 @@ WITH u AS (
   SELECT unit_id, count(*) AS hex_cells, count(*) FILTER (WHERE "class" = ANY(%(hot)s)) AS drug_hotspot_cells
     FROM hotspot_cell WHERE run_id = %(run)s AND unit_id IS NOT NULL GROUP BY unit_id
 ), p AS (
-  -- Overdue as data/ops/patrols.py and the patrol-points layer define it (no accepted visit, or the last one
-  -- older than the point's visit_interval_hours), taken at the end of the window.
-  SELECT pp.unit_id, count(*) AS patrol_points,
-         count(*) FILTER (WHERE v.last_visit_at IS NULL
-                          OR v.last_visit_at < %(end)s - make_interval(hours => pp.visit_interval_hours))
-           AS patrol_points_overdue
-    FROM patrol_point pp
-    LEFT JOIN LATERAL (SELECT max(visited_at) AS last_visit_at FROM patrol_visit
-                        WHERE patrol_point_id = pp.id AND accepted AND visited_at <= %(end)s) v ON true
-   GROUP BY pp.unit_id
+  -- Overdue is sitmap_patrol_due's (migration 0021: the point's schedules in force, named shifts or every N
+  -- hours, else its visit interval), taken at the end of the window; a point is overdue if any rhythm is.
+  SELECT d.unit_id, count(DISTINCT d.patrol_point_id) AS patrol_points,
+         count(DISTINCT d.patrol_point_id) FILTER (WHERE d.overdue) AS patrol_points_overdue
+    FROM sitmap_patrol_due(%(end)s) d
+   GROUP BY d.unit_id
 )
 SELECT u.id AS unit_id, u.code, u.name, u.population, u.on_border,
        COALESCE(i.incidents, 0) AS incidents, COALESCE(i.drug_incidents, 0) AS drug_incidents,
