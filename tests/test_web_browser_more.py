@@ -39,16 +39,21 @@ pytestmark = pytest.mark.browser
 
 
 def _post_incident(site: Site, *, occurred_at: datetime, description: str, category: str = "theft",
-                   lon: float | None = None, lat: float | None = None) -> str:
+                   lon: float | None = None, lat: float | None = None, severity: str = "serious") -> str:
     c = site.officer_commune
     iid = str(uuid.uuid4())
-    body = {"id": iid, "category": category, "severity": "serious", "occurred_at": occurred_at.isoformat(),
+    body = {"id": iid, "category": category, "severity": severity, "occurred_at": occurred_at.isoformat(),
             "lon": c["lon"] if lon is None else lon, "lat": c["lat"] if lat is None else lat, "accuracy_m": 5,
             "description": description}
     r = httpx.post(f"{site.base}/incidents", json=body,
                    headers={"Authorization": f"Bearer {_token(site.base, 'web_officer')}"})
     assert r.status_code == 201, r.text
     return iid
+
+
+# A theft below every alert rule (the demo's rules notify serious-or-worse incidents): its write is exactly one
+# event on the stream, with no notification event behind it, so the last id the page saw is the last there is.
+ONE_EVENT = {"severity": "less_serious"}
 
 
 # ------------------------------------------------------------------------------------------- time filter
@@ -456,7 +461,7 @@ def test_live_stream_resumes_after_a_dropped_connection_without_loss_or_repeat(b
         rec = Recorder(context, via.base)
         page = _open_map(context, rec, via)
         page.wait_for_selector("#sm-live.on")
-        before = _post_incident(site, occurred_at=datetime.now(UTC), description="live before the drop")
+        before = _post_incident(site, occurred_at=datetime.now(UTC), description="live before the drop", **ONE_EVENT)
         page.wait_for_selector(f"#sm-feed li[data-id='{before}']")
         # Nothing else in flight when the link goes down: only the stream is cut.
         page.wait_for_function("() => SitmapMap.state.loaded['communes'] && SitmapMap.state.loaded['incidents']")
@@ -468,7 +473,7 @@ def test_live_stream_resumes_after_a_dropped_connection_without_loss_or_repeat(b
         proxy.refusing.set()
         proxy.cut()
         page.wait_for_selector("#sm-live.off")
-        missed = _post_incident(site, occurred_at=datetime.now(UTC), description="live during the drop")
+        missed = _post_incident(site, occurred_at=datetime.now(UTC), description="live during the drop", **ONE_EVENT)
         assert page.locator(f"#sm-feed li[data-id='{missed}']").count() == 0
         proxy.refusing.clear()
         page.wait_for_selector("#sm-live.on", timeout=15000)
@@ -484,7 +489,7 @@ def test_live_stream_resumes_after_a_dropped_connection_without_loss_or_repeat(b
                    if line.lower().startswith("last-event-id:")]
         assert resumed and int(resumed[0]) == int(last_seen), live
         # Exactly once each: one feed entry and one handled event per incident, none replayed by the resume.
-        after = _post_incident(site, occurred_at=datetime.now(UTC), description="live after the drop")
+        after = _post_incident(site, occurred_at=datetime.now(UTC), description="live after the drop", **ONE_EVENT)
         page.wait_for_selector(f"#sm-feed li[data-id='{after}']")
         for iid in (before, missed, after):
             assert page.locator(f"#sm-feed li[data-id='{iid}']").count() == 1
