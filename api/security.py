@@ -26,7 +26,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.problems import Problem, problem_response
 from data import permissions
-from data.ops import accounts, signin
+from data.ops import signin, users
 from data.permissions import Caller
 
 # The browser session cookie, and the header a cookie-authenticated write must carry (CSRF: data/ops/signin.py).
@@ -117,7 +117,7 @@ class AuthMiddleware:
 
 async def _lookup(app, token: str, via: str) -> Caller | None:
     async with app.state.pool.connection() as conn:
-        found = await accounts.session_user(conn, signin.token_hash(token))
+        found = await users.session_user(conn, signin.token_hash(token))
     return None if found is None else replace(found.caller, via=via)
 
 
@@ -130,7 +130,7 @@ async def _cached_lookup(app, token: str, via: str) -> Caller | None:
     if found is None:
         generation = cache.generation
         async with app.state.pool.connection() as conn:
-            found = await accounts.session_user(conn, key)
+            found = await users.session_user(conn, key)
         if found is None:
             return None
         cache.put(key, found, generation, found.expires_in_s)

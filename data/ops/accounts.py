@@ -2,7 +2,7 @@
 (add, passwd, enable, set-role, set-communes). Each write and its audit row are one transaction.
 
 ``app_user.must_change_password`` (migration 0023) is set for a new account and by an admin's reset; while it
-is set the gate (api/security.py, reading ``Caller.must_change_password`` from ``session_user`` below) admits
+is set the gate (api/security.py, reading ``Caller.must_change_password`` from ``users.session_user``) admits
 only sign-in and sign-out, who-am-I and ``POST /account/password``. Changing one's own password needs the
 current one: a wrong one is a ``login_failed`` row, so it counts against the sign-in limits (data/ops/signin.py)
 like a wrong sign-in, and a locked user or address is refused 429 here too. A change or a reset ends the
@@ -39,20 +39,6 @@ def password_problem(new: str, old: str | None = None) -> str | None:
 
 def _weak(reason: str) -> OpsError:
     return invalid(reason, errors=[{"field": "new_password", "reason": reason}])
-
-
-# The session of users.SESSION_SQL with the user's flag, still one round trip per request.
-_SESSION_SQL = f"SELECT q.*, u.must_change_password FROM ({users.SESSION_SQL}) q JOIN app_user u ON u.id = q.id"  # noqa: S608
-
-
-async def session_user(conn: psycopg.AsyncConnection, token_hash: str) -> users.SessionUser | None:
-    """As ``users.session_user``, with ``Caller.must_change_password`` filled in (the gate's lookup)."""
-    row = await (await conn.execute(_SESSION_SQL, (token_hash,))).fetchone()
-    if row is None:
-        return None
-    uid, username, role, kind, expires_in, units, must_change = row
-    scope = frozenset(units or ()) if (units or always_in_communes(role)) else None
-    return users.SessionUser(Caller(uid, username, role, scope, kind, must_change), expires_in)
 
 
 async def _user(conn: psycopg.AsyncConnection, username: str) -> tuple[int, str]:

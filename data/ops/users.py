@@ -124,7 +124,7 @@ async def revoke_session(conn: psycopg.AsyncConnection, token_hash: str) -> None
 # One round trip per request: the session, its user (not disabled) and the user's commune scope.
 SESSION_SQL = """
 SELECT u.id, u.username, u.role, s.kind, extract(epoch FROM s.expires_at - now())::float8,
-       array_agg(uu.unit_id) FILTER (WHERE uu.unit_id IS NOT NULL) AS unit_ids
+       array_agg(uu.unit_id) FILTER (WHERE uu.unit_id IS NOT NULL) AS unit_ids, u.must_change_password
   FROM app_session s
   JOIN app_user u ON u.id = s.user_id AND NOT u.disabled
   LEFT JOIN app_user_unit uu ON uu.user_id = u.id
@@ -137,10 +137,11 @@ async def session_user(conn: psycopg.AsyncConnection, token_hash: str) -> Sessio
     row = await (await conn.execute(SESSION_SQL, (token_hash,))).fetchone()
     if row is None:
         return None
-    uid, username, role, kind, expires_in, units = row
+    uid, username, role, kind, expires_in, units, must_change = row
     # Some roles are always scoped (no rows: nowhere); other roles without rows are province-wide.
     scope = frozenset(units or ()) if (units or always_in_communes(role)) else None
-    return SessionUser(Caller(uid, username, role, scope, kind), expires_in)
+    # must_change_password: the gate (api/security.py) admits only the change itself until it is done.
+    return SessionUser(Caller(uid, username, role, scope, kind, must_change), expires_in)
 
 
 async def unit_codes(conn: psycopg.AsyncConnection, unit_ids: frozenset[int] | None) -> list[str] | None:
