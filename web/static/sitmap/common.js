@@ -144,9 +144,60 @@
     });
   }
 
+  // An element with attributes and, unless null or undefined, its text.
+  function el(tag, attrs, text) {
+    var e = document.createElement(tag);
+    Object.keys(attrs || {}).forEach(function (k) { e.setAttribute(k, attrs[k]); });
+    if (text !== undefined && text !== null) { e.textContent = String(text); }
+    return e;
+  }
+
+  // A top-bar button (hidden until its script shows it) and the dialog panel it opens under the bar, with a
+  // title and a close button that hides the panel: the map's analysis and report panels share this shape.
+  // The button says buttonKey (default: the title).
+  function topPanel(id, titleKey, closeKey, width, buttonKey) {
+    var label = buttonKey || titleKey;
+    var button = el("button", { id: id + "-open", type: "button", "data-i18n": label }, t(label));
+    button.hidden = true;
+    document.getElementById("sm-top").insertBefore(button, document.getElementById("sm-lang"));
+    var panel = el("div", { id: id, class: "sm-panel", role: "dialog" });
+    panel.hidden = true;
+    panel.style.top = "var(--sm-below-top, 56px)";
+    panel.style.right = "8px";
+    panel.style.width = "min(" + width + ", 92vw)";
+    var head = el("div");
+    head.style.display = "flex";
+    head.style.justifyContent = "space-between";
+    head.style.alignItems = "center";
+    head.appendChild(el("strong", { "data-i18n": titleKey }, t(titleKey)));
+    var close = el("button", { type: "button", id: id + "-close", "data-i18n": closeKey }, t(closeKey));
+    head.appendChild(close);
+    panel.appendChild(head);
+    close.addEventListener("click", function () { panel.hidden = true; });
+    return { button: button, panel: panel };
+  }
+
+  // Keeps --sm-below-top at the top bar's bottom edge (+8 px): with the buttons of every role the bar wraps
+  // onto a second line on narrower screens, and the panels under it must not cover that line.
+  function trackTopBar() {
+    var top = document.getElementById("sm-top");
+    if (!top) { return; }
+    var set = function () {
+      document.documentElement.style.setProperty("--sm-below-top", Math.ceil(top.getBoundingClientRect().bottom + 8) + "px");
+    };
+    set();
+    if (window.ResizeObserver) { new ResizeObserver(set).observe(top); }
+    window.addEventListener("resize", set);
+  }
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", trackTopBar);
+  } else {
+    trackTopBar();
+  }
+
   window.Sitmap = {
     config: CFG, lang: lang, t: t, vocabLabel: vocabLabel, pick: pick, applyI18n: applyI18n, setLang: setLang,
     onLang: onLang, fmtDateTime: fmtDateTime, isoInZone: isoInZone, uuid4: uuid4, api: api, me: me,
-    login: login, logout: logout, toast: toast, escapeHtml: escapeHtml
+    login: login, logout: logout, toast: toast, escapeHtml: escapeHtml, el: el, topPanel: topPanel
   };
 })();

@@ -14,32 +14,13 @@
     return !!user && (S.config.coverage_roles || []).indexOf(user.role) >= 0;
   }
 
-  function el(tag, attrs, text) {
-    var e = document.createElement(tag);
-    Object.keys(attrs || {}).forEach(function (k) { e.setAttribute(k, attrs[k]); });
-    if (text) { e.textContent = text; }
-    return e;
-  }
+  var el = S.el;
 
   function build() {
     if (button) { return; }
-    button = el("button", { id: "sm-coverage-open", type: "button", "data-i18n": "coverage_curve" }, t("coverage_curve"));
-    button.hidden = true;
-    var top = document.getElementById("sm-top");
-    top.insertBefore(button, document.getElementById("sm-lang"));
-    panel = el("div", { id: "sm-coverage", class: "sm-panel", role: "dialog" });
-    panel.hidden = true;
-    panel.style.top = "56px";
-    panel.style.right = "8px";
-    panel.style.width = "min(740px, 92vw)";
-    var head = el("div");
-    head.style.display = "flex";
-    head.style.justifyContent = "space-between";
-    head.style.alignItems = "center";
-    head.appendChild(el("strong", { "data-i18n": "coverage_curve" }, t("coverage_curve")));
-    var close = el("button", { type: "button", id: "sm-coverage-close", "data-i18n": "coverage_close" }, t("coverage_close"));
-    head.appendChild(close);
-    panel.appendChild(head);
+    var parts = S.topPanel("sm-coverage", "coverage_curve", "coverage_close", "740px");
+    button = parts.button;
+    panel = parts.panel;
     status = el("p", { id: "sm-coverage-status", role: "status" });
     panel.appendChild(status);
     img = el("img", { id: "sm-coverage-img", alt: "" });
@@ -70,7 +51,6 @@
       panel.hidden = !panel.hidden;
       if (!panel.hidden) { load(); }
     });
-    close.addEventListener("click", function () { panel.hidden = true; });
     S.onLang(function () { if (!panel.hidden) { load(); } });
   }
 

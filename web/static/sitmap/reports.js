@@ -10,12 +10,7 @@
   var t = S.t;
   var button = null, panel = null, form = null, status = null, commune = null, lastUser = null;
 
-  function el(tag, attrs, text) {
-    var e = document.createElement(tag);
-    Object.keys(attrs || {}).forEach(function (k) { e.setAttribute(k, attrs[k]); });
-    if (text) { e.textContent = text; }
-    return e;
-  }
+  var el = S.el;
 
   // The last complete quarter in Vietnam (UTC+7 all year), the period a commander most often reports.
   function defaultPeriod() {
@@ -37,23 +32,9 @@
 
   function build() {
     if (button) { return; }
-    button = el("button", { id: "sm-report-open", type: "button", "data-i18n": "report_open" }, t("report_open"));
-    button.hidden = true;
-    var top = document.getElementById("sm-top");
-    top.insertBefore(button, document.getElementById("sm-lang"));
-    panel = el("div", { id: "sm-report", class: "sm-panel", role: "dialog" });
-    panel.hidden = true;
-    panel.style.top = "56px";
-    panel.style.right = "8px";
-    panel.style.width = "min(360px, 92vw)";
-    var head = el("div");
-    head.style.display = "flex";
-    head.style.justifyContent = "space-between";
-    head.style.alignItems = "center";
-    head.appendChild(el("strong", { "data-i18n": "report_title" }, t("report_title")));
-    var close = el("button", { type: "button", id: "sm-report-close", "data-i18n": "report_close" }, t("report_close"));
-    head.appendChild(close);
-    panel.appendChild(head);
+    var parts = S.topPanel("sm-report", "report_title", "report_close", "360px", "report_open");
+    button = parts.button;
+    panel = parts.panel;
     form = el("form", { id: "sm-report-form" });
     var period = el("input", { name: "period", id: "sm-report-period", required: "required", maxlength: "10",
                                pattern: "\\d{4}(-(\\d{2}|[Qq][1-4]))?" });
@@ -78,7 +59,6 @@
       L.DomEvent.disableScrollPropagation(panel);
     }
     button.addEventListener("click", function () { panel.hidden = !panel.hidden; });
-    close.addEventListener("click", function () { panel.hidden = true; });
     form.addEventListener("submit", function (ev) { ev.preventDefault(); download(); });
   }
 

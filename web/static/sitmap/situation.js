@@ -16,12 +16,7 @@
     period: "24h" };
   var button = null, panel = null, body = null, status = null;
 
-  function el(tag, attrs, text) {
-    var e = document.createElement(tag);
-    Object.keys(attrs || {}).forEach(function (k) { e.setAttribute(k, attrs[k]); });
-    if (text !== undefined && text !== null) { e.textContent = String(text); }
-    return e;
-  }
+  var el = S.el;
 
   function mapState() { return window.SitmapMap ? window.SitmapMap.state : null; }
 
