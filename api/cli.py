@@ -306,8 +306,10 @@ def _local_time(text: str | None, option: str) -> datetime | None:
 def _day(text: str | None, option: str):
     from datetime import date
 
+    from geo.travel.network import local_today
+
     try:
-        return date.fromisoformat(text) if text else date.today()
+        return date.fromisoformat(text) if text else local_today()
     except ValueError:
         _fail(f"{option} {text!r} is not an ISO date (e.g. 2026-01-01)", 2)
 
@@ -459,12 +461,11 @@ def analyze_scenario(
     fmt: FormatOpt = "csv", output: OutputOpt = Path("scenario.csv"), max_snap_m: SnapOpt = None,
     walk_kmh: WalkOpt = None,
 ) -> None:
-    from datetime import date
-
     import geopandas as gpd
 
     from data.ops.errors import OpsError
     from data.ops.scenarios import check_sync, compute
+    from geo.travel.network import local_today
 
     limits = _coverage_minutes(minutes)
 
@@ -480,10 +481,10 @@ def analyze_scenario(
             except (OSError, ValueError) as exc:
                 raise ValueError(f"{changes}: not a readable JSON file of changes ({exc})") from exc
         try:
-            checked = check_sync(conn, given, date.today())
+            checked = check_sync(conn, given, local_today())
         except OpsError as exc:
             raise ValueError(exc.detail) from exc
-        doc, today, scen = compute(conn, checked, on=date.today(), minutes=limits, **_travel(max_snap_m, walk_kmh))
+        doc, today, scen = compute(conn, checked, on=local_today(), minutes=limits, **_travel(max_snap_m, walk_kmh))
         v = today.villages
         frame = gpd.GeoDataFrame(v.assign(scenario_nearest_min=scen.villages["nearest_min"].to_numpy(),
                                           change_min=scen.villages["nearest_min"].to_numpy() - v["nearest_min"]),

@@ -36,7 +36,6 @@ import argparse
 import sys
 import time
 import warnings
-from datetime import date
 
 import numpy as np
 import pandas as pd
@@ -48,7 +47,7 @@ from data.settings import get_settings
 from geo.coverage import candidates as cand
 from geo.coverage import matrix, solvers
 from geo.travel import trips
-from geo.travel.network import GENERATED_NOTE
+from geo.travel.network import GENERATED_NOTE, local_today
 
 BIG_S = 1e7  # what an unreachable pair costs in spopt's p-median (it cannot take inf)
 
@@ -81,7 +80,7 @@ def build(url: str, spacing_m: float):
     s = get_settings()
     with psycopg.connect(url) as c:
         vil = trips.villages(c)[["village_id", "village", "population", "lon", "lat"]]
-        st = trips.stations(c, date.today())
+        st = trips.stations(c, local_today())
         stations = pd.DataFrame({"kind": "station", "label": st["station"], "lon": st["lon"], "lat": st["lat"]})
         pool = pd.concat([stations, cand.villages(c), cand.road_nodes(c, spacing_m=spacing_m,
                                                                       classes=CLASSES, min_degree=3)],

@@ -9,7 +9,7 @@ a main road 1 - 2 (station A) - 3 - 6 (station B), and a valley road 3 - 4 - 5 w
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pandas as pd
@@ -17,7 +17,7 @@ import psycopg
 import pytest
 
 from geo.travel.access import access_table
-from geo.travel.network import Closures
+from geo.travel.network import Closures, local_today
 from geo.travel.response import response_times
 from geo.travel.routes import Unreachable, route
 
@@ -51,7 +51,7 @@ def roads(world):
 
 def access(url: str, **kw) -> pd.DataFrame:
     with psycopg.connect(url) as conn:
-        return pd.DataFrame(access_table(conn, on=kw.pop("on", date.today()), **TRAVEL, **kw)
+        return pd.DataFrame(access_table(conn, on=kw.pop("on", local_today()), **TRAVEL, **kw)
                             ).set_index("village")[FIGURES]
 
 
@@ -100,7 +100,7 @@ def test_a_closure_on_the_only_road_out_makes_the_valley_unreachable_and_reopeni
     # While it was in force (asked about that time), the valley was cut off.
     during_then = datetime.fromisoformat(c["starts_at"]) + timedelta(microseconds=1)
     with psycopg.connect(world.url) as conn:
-        then = access_table(conn, on=date.today(), **TRAVEL, closures=Closures(at=during_then))
+        then = access_table(conn, on=local_today(), **TRAVEL, closures=Closures(at=during_then))
     assert np.isnan(then.set_index("village").loc["Bản Thung", "nearest_station_s"])
 
 
@@ -114,7 +114,7 @@ def test_a_future_closure_does_not_affect_now_and_a_hypothetical_one_touches_no_
     assert r.status_code == 201 and not r.json()["in_force"]
     pd.testing.assert_frame_equal(access(world.url), before, check_exact=True)
     # Tomorrow's analysis (its noon) sees it; so does a question about a time after it starts.
-    assert np.isnan(access(world.url, on=date.today() + timedelta(days=1)).loc["Bản Thung", "nearest_station_s"])
+    assert np.isnan(access(world.url, on=local_today() + timedelta(days=1)).loc["Bản Thung", "nearest_station_s"])
     later = access(world.url, closures=Closures(at=soon + timedelta(minutes=1)))
     assert np.isnan(later.loc["Bản Thung", "nearest_station_s"])
 

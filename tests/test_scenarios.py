@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import json
 import threading
-from datetime import date
 
 import pandas as pd
 import psycopg
 import pytest
 
 from data.ops import scenarios as ops
+from geo.travel.network import local_today
 from geo.travel.trips import attached, villages
 from tests.test_site_selection import TRAVEL
 from tests.test_travel_api import _user
@@ -64,7 +64,7 @@ def _far_village(url: str) -> dict:
     from geo.coverage.coverage import coverage
 
     with psycopg.connect(url) as conn:
-        cov = coverage(conn, on=date.today(), minutes=MINUTES, **TRAVEL).villages
+        cov = coverage(conn, on=local_today(), minutes=MINUTES, **TRAVEL).villages
         two_way = conn.execute("SELECT id FROM road_edge WHERE cost_s >= 0 AND reverse_cost_s >= 0").fetchall()
         vil = attached(conn, villages(conn), "village_id", "out", **TRAVEL)
     ok = set(r[0] for r in two_way)
@@ -185,7 +185,7 @@ def test_a_run_stores_the_villages_it_changes_for_the_layer_and_replaces_them_on
     stored = _stored_villages(demo["url"], sid)
     # Independently: the two coverage frames of the same changes, compared village by village here.
     with psycopg.connect(demo["url"]) as conn:
-        _, today, scen = ops.compute(conn, ops.check_shape(changes), on=date.today(), minutes=MINUTES, **TRAVEL)
+        _, today, scen = ops.compute(conn, ops.check_shape(changes), on=local_today(), minutes=MINUTES, **TRAVEL)
     t = today.villages.set_index("village_id")["nearest_min"]
     s = scen.villages.set_index("village_id")["nearest_min"]
     expect = {int(v) for v in t.index if (pd.isna(t[v]) != pd.isna(s[v]))
@@ -213,7 +213,7 @@ def test_a_station_added_at_a_village_brings_it_to_its_walk_leg(demo):
     v = _far_village(demo["url"])
     changes = ops.check_shape([{"op": "add_station", "lon": v["lon"], "lat": v["lat"], "name": "new"}])
     with psycopg.connect(demo["url"]) as conn:
-        doc, today, scen = ops.compute(conn, changes, on=date.today(), minutes=MINUTES, **TRAVEL)
+        doc, today, scen = ops.compute(conn, changes, on=local_today(), minutes=MINUTES, **TRAVEL)
     t = today.villages.set_index("village_id").loc[v["village_id"]]
     s = scen.villages.set_index("village_id").loc[v["village_id"]]
     assert t["nearest_min"] == pytest.approx(v["today_min"])

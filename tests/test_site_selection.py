@@ -5,7 +5,6 @@ MCLP's reported gain against the coverage figures, LSCP covering every coverable
 from __future__ import annotations
 
 import json
-from datetime import date
 
 import numpy as np
 import pandas as pd
@@ -17,7 +16,7 @@ from geo.coverage import candidates as cand
 from geo.coverage import solvers
 from geo.coverage.coverage import coverage, station_frame
 from geo.coverage.matrix import read_graph, travel_matrix
-from geo.travel.network import EDGES_SQL
+from geo.travel.network import EDGES_SQL, local_today
 from geo.travel.trips import villages
 from tests.test_travel_api import _user
 from tests.test_travel_cli import sitmap
@@ -50,7 +49,7 @@ def demo(cluster, demo_template):
 
 def _matrix(conn, cutoff_s=np.inf):
     vil = villages(conn)
-    st = station_frame(conn, date.today())
+    st = station_frame(conn, local_today())
     return travel_matrix(conn, vil, st, demand_key="village_id", candidate_key="station_id", cutoff_s=cutoff_s,
                          **TRAVEL)
 
@@ -73,7 +72,7 @@ def test_matrix_equals_pgrouting_for_pairs_and_the_coverage_analysis_for_every_v
         # 2. Unreachable pairs are inf, never a number: a node with no path in pgRouting either.
         assert not np.isnan(m.seconds).any()
         # 3. Every village's nearest station (the coverage analysis: one pgRouting super-source search).
-        cov = coverage(conn, on=date.today(), minutes=(30.0,), **TRAVEL).villages.set_index("village_id")
+        cov = coverage(conn, on=local_today(), minutes=(30.0,), **TRAVEL).villages.set_index("village_id")
         best = m.seconds.min(axis=1) / 60
         theirs = cov.loc[m.demand.index, "nearest_min"].to_numpy(float)
         assert np.array_equal(np.isfinite(best), np.isfinite(theirs))
@@ -126,13 +125,13 @@ def test_mclp_p3_gain_equals_the_coverage_figures_and_the_solver_on_the_matrix(d
         assert sorted(int(m.candidates.iloc[j]["candidate_id"]) for j in direct.chosen) == \
             sorted(s["candidate_id"] for s in doc["chosen"])
         # Independent: the coverage analysis with the three villages added as stations covers what was said.
-        st = station_frame(conn, date.today())
-        before = coverage(conn, stations=st, on=date.today(), minutes=(30.0,), **TRAVEL).province
+        st = station_frame(conn, local_today())
+        before = coverage(conn, stations=st, on=local_today(), minutes=(30.0,), **TRAVEL).province
         added = pd.DataFrame([{"station_id": -1 - k, "station_code": f"NEW-{k}", "station": s["label"],
                                "kind": "commune_police", "unit_id": None, "lon": s["lon"], "lat": s["lat"],
                                "hq_status": "independent"} for k, s in enumerate(doc["chosen"])])
         with_new = pd.concat([st, added], ignore_index=True)
-        after = coverage(conn, stations=with_new, on=date.today(), minutes=(30.0,), **TRAVEL).province
+        after = coverage(conn, stations=with_new, on=local_today(), minutes=(30.0,), **TRAVEL).province
     assert int(before["population_within_30"].iloc[0]) == doc["coverage"]["before"]["population"]
     assert int(after["population_within_30"].iloc[0]) - int(before["population_within_30"].iloc[0]) == \
         pytest.approx(doc["coverage"]["gained"])

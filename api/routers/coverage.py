@@ -30,7 +30,7 @@ from data.settings import Settings
 from geo.coverage.coverage import Coverage, CoverageError, coverage, curve_points, tables
 from geo.coverage.curve import curve_svg, text
 from geo.travel import export
-from geo.travel.network import TravelError
+from geo.travel.network import TravelError, local_today
 
 router = APIRouter(tags=["coverage"])
 Analyst = Annotated[Caller, Depends(require("analysis.run"))]
@@ -84,7 +84,7 @@ async def _select(request: Request, caller: Caller, *, minutes: tuple[float, ...
     def work(conn: psycopg.Connection) -> Selection:
         code = scope.commune(conn, caller, commune) if commune is not None else None
         allowed = scope.commune_codes(conn, caller)
-        run = coverage(conn, stations=stations, on=on or date.today(), minutes=minutes, statuses=statuses,
+        run = coverage(conn, stations=stations, on=on or local_today(), minutes=minutes, statuses=statuses,
                        max_snap_m=settings.travel_snap_max_m, walk_kmh=settings.travel_walk_kmh,
                        underserved_min=underserved_min or settings.coverage_underserved_min)
         v = run.villages

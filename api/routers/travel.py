@@ -27,7 +27,7 @@ from data.permissions import Caller, communes_for
 from data.settings import Settings
 from geo.travel.access import access_summaries, access_table
 from geo.travel.isochrones import isochrones, station_isochrones
-from geo.travel.network import TravelError, provenance
+from geo.travel.network import TravelError, local_today, provenance
 from geo.travel.response import TZ, response_summary, response_times
 from geo.travel.routes import route
 from geo.travel.savings import farther_after_july, savings_summaries, savings_table
@@ -147,7 +147,7 @@ async def analyses_access(request: Request, caller: Analyst, commune: Annotated[
     settings = _settings(request)
 
     table, rows, whole = await _run(request, _in_scope(caller, commune, lambda conn: access_table(
-        conn, on=on or date.today(), **_travel(settings))))
+        conn, on=on or local_today(), **_travel(settings))))
     summaries: dict[str, Any] = {}
     if f == "json":
         mine = access_summaries(rows)

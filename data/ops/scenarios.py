@@ -34,7 +34,7 @@ from data.ops.audit import INSERT_SQL as AUDIT_SQL
 from data.ops.errors import conflict, invalid, not_found
 from data.permissions import Caller
 from geo.coverage.coverage import Coverage, coverage, label, station_frame
-from geo.travel.network import Closures
+from geo.travel.network import Closures, local_today
 
 ACTION = "scenario.manage"
 OPS = ("add_station", "remove_station", "move_station", "set_status", "add_closure")
@@ -189,7 +189,7 @@ def _station_ids(changes: list[dict[str, Any]]) -> list[int]:
 async def check(conn: psycopg.AsyncConnection, changes: Any, on: date | None = None) -> list[dict[str, Any]]:
     """``check_shape`` and then against the data: stations in service on ``on`` (today), points inside."""
     norm = check_shape(changes)
-    on = on or date.today()
+    on = on or local_today()
     idx, xs, ys = _points(norm)
     inside = [(int(k), bool(ok)) for k, ok in await (await conn.execute(INSIDE_SQL, [idx, xs, ys])).fetchall()]
     rows = await (await conn.execute(IN_SERVICE_SQL, {"ids": _station_ids(norm), "on": on})).fetchall()
@@ -455,7 +455,7 @@ def run(conn: psycopg.Connection, actor: Caller, sid: int, addr: str | None, *, 
         row = conn.execute("SELECT changes, version FROM scenario WHERE id = %s", [sid]).fetchone()
         if row is None:
             raise not_found(f"there is no scenario {sid}; GET /scenarios lists them")
-        on = date.today()
+        on = local_today()
         changes = check_sync(conn, row[0], on)
         doc, today, scen = compute(conn, changes, on=on, minutes=minutes, max_snap_m=max_snap_m, walk_kmh=walk_kmh)
         changed = changed_villages(today, scen)

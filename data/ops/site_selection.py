@@ -25,6 +25,7 @@ from geo.coverage import candidates as cand
 from geo.coverage import solvers
 from geo.coverage.coverage import station_frame
 from geo.coverage.matrix import TravelMatrix, travel_matrix
+from geo.travel.network import local_today
 from geo.travel.trips import villages
 
 Problem = Literal["lscp", "mclp", "pmedian"]
@@ -154,7 +155,7 @@ def build(conn: psycopg.Connection, params: SiteParams, *, max_snap_m: float, wa
     columns and the number of new candidates."""
     dem = demand_frame(conn, params.demand, params.communes)
     new = candidate_frame(conn, params)
-    st = station_frame(conn, params.on or date.today())
+    st = station_frame(conn, params.on or local_today())
     fixed = pd.DataFrame({"kind": "station", "label": st["station"].to_numpy(object), "lon": st["lon"],
                           "lat": st["lat"], "station_id": st["station_id"].to_numpy(float),
                           "station_code": st["station_code"].to_numpy(object)})

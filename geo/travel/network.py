@@ -38,6 +38,14 @@ from data.settings import get_settings
 
 # The province's clock: a time without an offset, and the day of a date-based analysis, are read in it.
 TZ = ZoneInfo("Asia/Ho_Chi_Minh")
+
+
+def local_today() -> date:
+    """Today in the province. ``date.today()`` is the machine's day (UTC on a server): from 17:00 UTC it is
+    still yesterday there, and a date-based analysis of "today" would look at yesterday's noon."""
+    return datetime.now(TZ).date()
+
+
 CLOSURE_KINDS = ("Point", "LineString", "MultiPoint", "MultiLineString")
 
 
