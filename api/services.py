@@ -77,10 +77,11 @@ class Services:
         return svc
 
     async def close(self) -> None:
-        """Reverse order of ``start``; also while the hub or the listener is still starting."""
+        """Reverse order of ``start``, except that the hub stops first: it may still be starting, and closing the
+        notifier first (its tasks, its HTTP client) gave that start the time to finish after the stop began."""
+        await self.hub.stop()
         await self.notifier.close()
         await self.waker.close()
-        await self.hub.stop()
         await self.listener.stop()
         self.verifier.close()
         await anyio.to_thread.run_sync(self.analyses.close)
